@@ -1,0 +1,3 @@
+"""edgesim: a multi-node edge network simulator."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,216 @@
+"""Compile BPF C sources with bcc and attach XDP programs inside a node's network namespace."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.ifinfmsg import XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE
+
+from edgesim.errors import EdgesimError, Problem
+
+if TYPE_CHECKING:
+    import bcc
+
+log = logging.getLogger(__name__)
+_libc = ctypes.CDLL(None)
+
+# C sources and their shared headers live beside this module; it is also the include directory.
+BPF_DIR = Path(__file__).resolve().parent
+
+# Attach flags per mode: "native" runs in the driver before an skb exists, "generic" after (any device).
+XDP_MODE_FLAGS = {"native": XDP_FLAGS_DRV_MODE, "generic": XDP_FLAGS_SKB_MODE}
+# Modes to try, in order: native is faster, generic works on every device.
+_MODE_ORDER = {"auto": ("native", "generic"), "native": ("native",), "generic": ("generic",)}
+# IFLA_XDP_ATTACHED (XDP_ATTACHED_* in linux/if_link.h), which pyroute2 decodes to `ip link` names.
+_ATTACHED_MODES = {"xdp": "native", "xdpgeneric": "generic", "xdpoffload": "offload", "xdpmulti": "multi"}
+# How many lines of compiler or verifier output an error shows; the rest is rarely the cause.
+_OUTPUT_LINES = 15
+
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[list[str]]:
+    """Collect what libbcc (clang, the verifier, its own notes) writes to fds 1 and 2 into a list of lines."""
+    lines: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        for fd in saved:
+            os.dup2(capture.fileno(), fd)
+        try:
+            yield lines
+        finally:
+            # libbcc prints some notes through C++ std::cout, buffered in libc until flushed.
+            _libc.fflush(None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            capture.seek(0)
+            lines.extend(capture.read().decode(errors="replace").splitlines())
+
+
+def _output_problems(lines: list[str]) -> list[Problem]:
+    """The first lines of bcc's output, one problem each, so the error shows what the compiler said."""
+    shown = [line for line in lines if line.strip()][:_OUTPUT_LINES]
+    return [Problem("bcc", line) for line in shown]
+
+
+def _headers_hint() -> str:
+    """Where bcc looks for kernel headers, and how to provide them if they are not there."""
+    build = Path("/lib/modules", os.uname().release, "build")
+    if build.is_dir():
+        return f"bcc used the kernel headers in {build.resolve()}; its output below says what failed"
+    return (
+        f"kernel headers are missing: {build} does not exist; install them with "
+        "`ansible-playbook -c local -i localhost, playbooks/host.yml` (or edgesim.setup.run_setup)"
+    )
+
+
+def compile_program(
+    source: Path, cflags: Sequence[str] = (), params: Mapping[str, int | str] | None = None
+) -> bcc.BPF:
+    """Compile a C source in edgesim/bpf with bcc, with -D definitions from params."""
+    try:
+        from bcc import BPF
+    except ImportError as exc:
+        raise EdgesimError(
+            Problem("bcc", f"the bcc Python module cannot be imported: {exc}"),
+            hint="install python3-bpfcc and link it into the venv (edgesim.setup.run_setup)",
+        ) from exc
+    path = source if source.is_absolute() else BPF_DIR / source
+    # bcc resolves relative paths against its own working directory; absolute paths avoid surprises.
+    flags = [f"-I{BPF_DIR}", *cflags, *(f"-D{name}={value}" for name, value in (params or {}).items())]
+    # The error is raised after the capture ends: only then is bcc's output complete and visible again.
+    with _captured_output() as output:
+        try:
+            program = BPF(src_file=str(path.resolve()).encode(), cflags=flags)
+        except Exception as exc:  # bcc raises a bare Exception when clang fails
+            failure: Exception | None = exc
+        else:
+            failure = None
+    if failure is not None:
+        raise EdgesimError(
+            [
+                Problem(str(path), "bcc could not compile this program", _headers_hint()),
+                *_output_problems(output),
+            ]
+        ) from failure
+    # On success the output is only warnings (e.g. headers older than the kernel): not the user's concern.
+    for line in output:
+        log.debug("bcc: %s", line)
+    return program
+
+
+def load_xdp(program: bcc.BPF, function: str) -> int:
+    """Load one function of a compiled program as XDP through the verifier and return its fd."""
+    with _captured_output() as output:
+        try:
+            loaded = program.load_func(function.encode(), type(program).XDP)
+        except Exception as exc:  # bcc raises a bare Exception when the verifier rejects the program
+            failure: Exception | None = exc
+        else:
+            failure = None
+    if failure is not None:
+        raise EdgesimError(
+            [Problem(function, f"the kernel rejected the XDP program: {failure}"), *_output_problems(output)]
+        ) from failure
+    return loaded.fd
+
+
+@contextlib.contextmanager
+def _rtnl(namespace: str) -> Iterator[IPRoute]:
+    """An rtnetlink socket in an existing namespace (never creating one, so a typo leaves nothing behind)."""
+    if namespace not in netns.listnetns():
+        raise EdgesimError(Problem(namespace, "no such network namespace", "is the lab up?"))
+    with IPRoute(netns=namespace, flags=0, ext_ack=True) as ipr:
+        yield ipr
+
+
+def _index(ipr: IPRoute, namespace: str, ifname: str) -> int:
+    """The interface index of ifname, or an error naming where it was looked for."""
+    found = ipr.link_lookup(ifname=ifname)
+    if not found:
+        raise EdgesimError(Problem(f"{namespace}/{ifname}", "no such interface"))
+    return found[0]
+
+
+def _netlink_reason(exc: NetlinkError) -> str:
+    """The kernel's extended ack message when there is one, else the errno text."""
+    return str(exc.args[1]) if len(exc.args) > 1 and exc.args[1] else os.strerror(exc.code)
+
+
+def _set_xdp(ipr: IPRoute, index: int, fd: int, flags: int) -> None:
+    """Attach (fd >= 0) or detach (fd == -1) the XDP program of one mode."""
+    # pyroute2's xdp_fd shortcut sends no flags; the nested IFLA_XDP attribute carries both.
+    ipr.link("set", index=index, xdp={"attrs": [("IFLA_XDP_FD", fd), ("IFLA_XDP_FLAGS", flags)]})
+
+
+def attach_xdp(namespace: str, ifname: str, fd: int, mode: str = "auto") -> str:
+    """Attach the XDP program fd to ifname in namespace; return the mode used ("native" or "generic")."""
+    if mode not in _MODE_ORDER:
+        raise EdgesimError(
+            Problem("xdp mode", f"unknown mode {mode!r}", f"use one of {', '.join(_MODE_ORDER)}")
+        )
+    failures = []
+    with _rtnl(namespace) as ipr:
+        index = _index(ipr, namespace, ifname)
+        for candidate in _MODE_ORDER[mode]:
+            try:
+                _set_xdp(ipr, index, fd, XDP_MODE_FLAGS[candidate])
+            except NetlinkError as exc:
+                failures.append(f"{candidate}: {_netlink_reason(exc)}")
+                continue
+            log.debug("XDP program attached to %s/%s in %s mode", namespace, ifname, candidate)
+            return candidate
+    raise EdgesimError(
+        Problem(
+            f"{namespace}/{ifname}",
+            f"cannot attach the XDP program ({'; '.join(failures)})",
+            "a device has one XDP mode at a time: detach the other program first",
+        )
+    )
+
+
+def xdp_info(namespace: str, ifname: str) -> dict[str, Any] | None:
+    """The attached XDP program of ifname as {"prog_id": int, "mode": str}, or None when there is none."""
+    with _rtnl(namespace) as ipr:
+        (link,) = ipr.link("get", index=_index(ipr, namespace, ifname))
+    xdp = link.get_attr("IFLA_XDP")
+    if xdp is None:
+        return None
+    attached = xdp.get_attr("IFLA_XDP_ATTACHED")
+    # With programs in two modes at once ("multi") the kernel reports only the per-mode ids.
+    prog_id = xdp.get_attr("IFLA_XDP_PROG_ID") or xdp.get_attr("IFLA_XDP_DRV_PROG_ID")
+    if not attached or not prog_id:
+        return None
+    return {"prog_id": prog_id, "mode": _ATTACHED_MODES.get(attached, str(attached))}
+
+
+def detach_xdp(namespace: str, ifname: str) -> None:
+    """Detach whatever XDP program ifname has; nothing to do when it has none."""
+    info = xdp_info(namespace, ifname)
+    if info is None:
+        return
+    # The kernel detaches per mode, so the flags must name the mode the program was attached in.
+    modes = ("native", "generic") if info["mode"] == "multi" else (info["mode"],)
+    with _rtnl(namespace) as ipr:
+        index = _index(ipr, namespace, ifname)
+        for mode in modes:
+            try:
+                _set_xdp(ipr, index, -1, XDP_MODE_FLAGS.get(mode, 0))
+            except NetlinkError as exc:
+                raise EdgesimError(
+                    Problem(f"{namespace}/{ifname}", f"cannot detach the XDP program: {_netlink_reason(exc)}")
+                ) from exc

@@ -1,0 +1,296 @@
+"""The only code that reads topology YAML: parse, validate, and report every problem at once."""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections import Counter
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from edgesim.errors import EdgesimError, Problem
+from edgesim.model import (
+    DESIGN_RANGES,
+    LAB_NAME_MAX,
+    NODE_NAME_MAX,
+    RESERVED_ROLES,
+    Topology,
+)
+
+RFC1918 = [IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def load_topology(path: str | Path, lab: str | None = None) -> Topology:
+    """Read and validate a topology file; `lab` overrides its lab name. Raises EdgesimError."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise EdgesimError(
+            Problem(source, f"cannot read the topology file: {err.strerror}", "check the path"),
+        ) from None
+    return parse_topology(text, source=source, lab=lab)
+
+
+def parse_topology(text: str, source: str = "<topology>", lab: str | None = None) -> Topology:
+    """Validate topology YAML text; every problem is reported at once in one EdgesimError."""
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as err:
+        raise EdgesimError([_yaml_problem(err)], source=source) from None
+    if not isinstance(raw, dict):
+        raise EdgesimError(
+            [Problem("(top level)", "the file must be a mapping", "start with `lab: <name>`")], source=source
+        )
+    if lab is not None:
+        raw["lab"] = lab
+    try:
+        topology = Topology.model_validate(raw)
+    except ValidationError as err:
+        raise EdgesimError([_pydantic_problem(e) for e in err.errors()], source=source) from None
+    problems = check_topology(topology)
+    if problems:
+        raise EdgesimError(problems, source=source)
+    return topology
+
+
+def _yaml_problem(err: yaml.YAMLError) -> Problem:
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+    what = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    message = f"invalid YAML: {context + ', ' if context else ''}{what}"
+    hint = "each key may appear once in a mapping; rename or merge the entries"
+    if "duplicate key" not in what:
+        hint = "fix the YAML syntax (indentation, colons, quotes)"
+    return Problem(where, message, hint)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part == "[key]":
+            text += " (name)"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that a location points into, for listing its known keys."""
+    current: Any = Topology
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        elif typing.get_origin(current) in (dict, list, tuple):
+            current = typing.get_args(current)[-1]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated so the walk reaches the model or container underneath."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0]
+        else:
+            return annotation
+
+
+_NAME_HINTS = {
+    "lab": f"lowercase letters and digits, starting with a letter, at most {LAB_NAME_MAX} characters",
+    "nodes": f"lowercase letters, digits and '_', starting with a letter, at most {NODE_NAME_MAX} characters",
+    "endpoints": "a node name defined under `nodes`",
+}
+
+
+def _pydantic_problem(error: Any) -> Problem:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    given = error.get("input")
+    where = _location(loc)
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        known = ", ".join(model.model_fields) if model else ""
+        return Problem(
+            where, f"unknown key '{loc[-1]}'", f"known keys here: {known}" if known else "remove it"
+        )
+    if kind == "missing":
+        return Problem(where, "required key is missing", f"add `{loc[-1]}:`")
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return Problem(where, f"{json.dumps(given)} is not allowed", f"use one of {expected}")
+    if kind in ("string_pattern_mismatch", "string_too_long"):
+        field = next((str(p) for p in reversed(loc) if isinstance(p, str) and p in _NAME_HINTS), "")
+        return Problem(
+            where, f"{json.dumps(given)} is not a valid name", _NAME_HINTS.get(field, error["msg"])
+        )
+    if kind.startswith("ip_v4"):
+        return Problem(
+            where, f"{json.dumps(given)} is not {kind_text(kind)}", "e.g. 198.51.100.10 or 198.18.0.0/16"
+        )
+    return Problem(where, error["msg"][0].lower() + error["msg"][1:], _GENERIC_HINTS.get(kind, ""))
+
+
+def kind_text(kind: str) -> str:
+    """Words for pydantic's IP error kinds."""
+    return "an IPv4 network (host bits must be zero)" if "network" in kind else "an IPv4 address"
+
+
+_GENERIC_HINTS = {
+    "too_short": "add at least one entry",
+    "int_parsing": "write a whole number",
+    "greater_than_equal": "ports are 1-65535",
+    "less_than_equal": "ports are 1-65535",
+    "dict_type": "write a mapping (`key: value` lines)",
+    "list_type": "write a list (`- item` lines)",
+    "model_type": "write a mapping (`key: value` lines)",
+}
+
+
+def check_topology(topology: Topology) -> list[Problem]:
+    """Cross-field checks that pydantic's per-field validation cannot see."""
+    return [
+        *_check_pools(topology),
+        *_check_roles(topology),
+        *_check_links(topology),
+        *_check_vips(topology),
+    ]
+
+
+def _check_pools(topology: Topology) -> list[Problem]:
+    problems = []
+    for name, allowed in DESIGN_RANGES.items():
+        pool: IPv4Network = getattr(topology.pools, name)
+        if pool.subnet_of(allowed):
+            continue
+        private = any(pool.overlaps(net) for net in RFC1918)
+        reason = (
+            "is a private (RFC 1918) range, which edgesim never uses" if private else f"is outside {allowed}"
+        )
+        problems.append(Problem(f"pools.{name}", f"{pool} {reason}", f"use {allowed} or a subnet of it"))
+    return problems
+
+
+def _check_roles(topology: Topology) -> list[Problem]:
+    problems = []
+    routers = topology.nodes_with_role("router")
+    if len(routers) != 1:
+        found = ", ".join(routers) if routers else "none"
+        problems.append(
+            Problem(
+                "nodes",
+                f"exactly one node must have role router (found {found})",
+                "add `router: {role: router}`",
+            )
+        )
+    if not topology.nodes_with_role("edge"):
+        problems.append(Problem("nodes", "no node has role edge", "add e.g. `edge1: {role: edge}`"))
+    for name, node in topology.nodes.items():
+        if node.role in RESERVED_ROLES:
+            problems.append(
+                Problem(
+                    f"nodes.{name}.role",
+                    f"role '{node.role}' is not supported yet",
+                    "use router, edge or host",
+                )
+            )
+    return problems
+
+
+def _check_links(topology: Topology) -> list[Problem]:
+    problems = []
+    routers = topology.nodes_with_role("router")
+    router = routers[0] if len(routers) == 1 else None
+    pairs: Counter[frozenset[str]] = Counter()
+    for index, link in enumerate(topology.effective_links()):
+        where = f"links[{index}].endpoints"
+        a, b = link.endpoints
+        unknown = [n for n in (a, b) if n not in topology.nodes]
+        if unknown:
+            problems.append(Problem(where, f"unknown node '{unknown[0]}'", "define it under `nodes` first"))
+            continue
+        if a == b:
+            problems.append(Problem(where, f"'{a}' is linked to itself", "join two different nodes"))
+            continue
+        pair = frozenset((a, b))
+        pairs[pair] += 1
+        if pairs[pair] == 2:
+            problems.append(Problem(where, f"{a} and {b} are already linked", "remove the duplicate link"))
+        if router is not None and router not in pair:
+            problems.append(
+                Problem(where, f"link {a}-{b} does not touch the router", f"link each node to '{router}'")
+            )
+    if router is None:
+        return problems
+    linked = {n for pair in pairs for n in pair if router in pair}
+    for name in topology.nodes:
+        if name != router and name not in linked:
+            problems.append(
+                Problem(
+                    f"nodes.{name}", "has no link to the router", f"add `- endpoints: [{router}, {name}]`"
+                )
+            )
+    return problems
+
+
+def _check_vips(topology: Topology) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for index, vip in enumerate(topology.vips):
+        where = f"vips[{index}]"
+        if vip.address not in topology.pools.vips:
+            problems.append(
+                Problem(
+                    f"{where}.address",
+                    f"{vip.address} is outside pools.vips ({topology.pools.vips})",
+                    "pick an address inside pools.vips",
+                )
+            )
+        if str(vip.address) in seen:
+            problems.append(
+                Problem(f"{where}.address", f"{vip.address} is listed twice", "list each VIP once")
+            )
+        seen.add(str(vip.address))
+        duplicates = sorted(p for p, n in Counter(vip.ports).items() if n > 1)
+        if duplicates:
+            problems.append(
+                Problem(f"{where}.ports", f"port {duplicates[0]} is listed twice", "list each port once")
+            )
+    return problems

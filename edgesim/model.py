@@ -1,0 +1,97 @@
+"""The topology model: what a topology file may say, validated by pydantic."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Lab names become the prefix of every namespace (`<lab>-<node>`); no hyphen, so that the prefix
+# `<lab>-` of one lab can never match the namespaces of another lab.
+LAB_NAME_PATTERN = r"^[a-z][a-z0-9]*$"
+LAB_NAME_MAX = 12
+# Node names appear in namespace names and (shortened when needed) in interface names.
+NODE_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+NODE_NAME_MAX = 32
+
+LabName = Annotated[str, StringConstraints(pattern=LAB_NAME_PATTERN, max_length=LAB_NAME_MAX)]
+NodeName = Annotated[str, StringConstraints(pattern=NODE_NAME_PATTERN, max_length=NODE_NAME_MAX)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+Role = Literal["router", "edge", "host", "tenant", "customer"]
+# Roles the schema reserves for later work (tenant namespaces, customer sites) but `plan` cannot build yet.
+RESERVED_ROLES = frozenset({"tenant", "customer"})
+
+# DESIGN.md's address plan: each pool must lie inside its range; RFC 1918 is never used.
+DESIGN_RANGES: dict[str, IPv4Network] = {
+    "infra": IPv4Network("198.18.0.0/16"),
+    "vips": IPv4Network("198.51.100.0/24"),
+    "gre": IPv4Network("192.0.2.0/24"),
+    "tenants": IPv4Network("203.0.113.0/24"),
+    "internet": IPv4Network("100.64.0.0/10"),
+}
+
+
+class Strict(BaseModel):
+    """Base for every topology section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Pools(Strict):
+    """Address pools the plan allocates from (defaults: DESIGN.md's address plan)."""
+
+    infra: IPv4Network = Field(DESIGN_RANGES["infra"], description="Point-to-point and infrastructure links.")
+    vips: IPv4Network = Field(DESIGN_RANGES["vips"], description="Anycast service VIPs on every edge.")
+    gre: IPv4Network = Field(DESIGN_RANGES["gre"], description="Anycast GRE endpoint shared by every edge.")
+    tenants: IPv4Network = Field(DESIGN_RANGES["tenants"], description="Customer (tenant) prefixes.")
+    internet: IPv4Network = Field(
+        DESIGN_RANGES["internet"], description="Internet clients, attackers, customer routers' public side."
+    )
+
+
+class Vip(Strict):
+    """An anycast service address served by every edge node."""
+
+    address: IPv4Address = Field(description="The VIP, inside pools.vips.")
+    ports: list[Port] = Field(default_factory=lambda: [80], min_length=1, description="TCP ports served.")
+
+
+class Node(Strict):
+    """One node of the lab and the role it plays."""
+
+    role: Role = Field(description="router | edge | host (tenant and customer are reserved for later).")
+    description: str = ""
+
+
+class Link(Strict):
+    """A point-to-point link between two nodes (a veth pair in the netns backend)."""
+
+    endpoints: tuple[NodeName, NodeName] = Field(description="The two nodes the link joins.")
+
+
+class Topology(Strict):
+    """A whole lab: its name, address pools, VIPs, nodes and links."""
+
+    lab: LabName = Field(description="Lab name: prefix of every namespace (`<lab>-<node>`).")
+    description: str = ""
+    pools: Pools = Field(default_factory=Pools)
+    vips: list[Vip] = Field(min_length=1, description="Anycast VIPs served by every edge.")
+    nodes: dict[NodeName, Node] = Field(min_length=1)
+    links: list[Link] | None = Field(
+        None, description="Links; when omitted, every non-router node gets one link to the router."
+    )
+
+    def nodes_with_role(self, role: Role) -> list[str]:
+        """Names of the nodes with this role, in file order."""
+        return [name for name, node in self.nodes.items() if node.role == role]
+
+    def effective_links(self) -> list[Link]:
+        """The links as given, or the default star around the router."""
+        if self.links is not None:
+            return self.links
+        routers = self.nodes_with_role("router")
+        if len(routers) != 1:
+            return []
+        return [Link(endpoints=(routers[0], name)) for name in self.nodes if name != routers[0]]

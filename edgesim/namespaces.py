@@ -1,0 +1,149 @@
+"""Network-namespace primitives shared by backends and roles: enter, run in, sysctl, find processes."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from pyroute2 import netns as pr_netns
+
+NETNS_DIR = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_REC = 0x4000
+MS_SLAVE = 0x80000
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def exists(name: str) -> bool:
+    """Whether a named namespace exists."""
+    return (NETNS_DIR / name).exists()
+
+
+def list_with_prefix(prefix: str) -> list[str]:
+    """Named namespaces whose name starts with `prefix`."""
+    return sorted(n for n in pr_netns.listnetns() if n.startswith(prefix))
+
+
+def create(name: str) -> None:
+    """Create a named namespace (like `ip netns add`)."""
+    pr_netns.create(name)
+
+
+def remove(name: str) -> None:
+    """Remove a named namespace; its veth ends disappear with it once no process holds it."""
+    pr_netns.remove(name)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _setns(name: str) -> None:
+    fd = os.open(NETNS_DIR / name, os.O_RDONLY)
+    try:
+        _check(_libc.setns(fd, CLONE_NEWNET), f"setns {name}")
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def inside(name: str) -> Iterator[None]:
+    """Run the block with the calling thread in namespace `name` (sockets opened here stay in it)."""
+    saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _setns(name)
+        yield
+    finally:
+        try:
+            _check(_libc.setns(saved, CLONE_NEWNET), "setns back")
+        finally:
+            os.close(saved)
+
+
+def write_sysctl(name: str, key: str, value: str) -> None:
+    """Set a sysctl inside a namespace: /proc/sys/net resolves against the opener's namespace."""
+    with inside(name):
+        Path("/proc/sys", *key.split(".")).write_text(value)
+
+
+def read_sysctl(name: str, key: str) -> str:
+    """Read a sysctl inside a namespace."""
+    with inside(name):
+        return Path("/proc/sys", *key.split(".")).read_text().strip()
+
+
+def enter_for_exec(name: str) -> Callable[[], None]:
+    """A preexec function that moves a child into `name` like `ip netns exec` (with its own /sys)."""
+
+    def preexec() -> None:
+        _setns(name)
+        # A private mount namespace with a fresh sysfs, so /sys/class/net shows this namespace's links.
+        _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
+        _check(_libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None), "make / a slave mount")
+        _libc.umount2(b"/sys", MNT_DETACH)
+        _check(_libc.mount(name.encode(), b"/sys", b"sysfs", 0, None), "mount sysfs")
+
+    return preexec
+
+
+def run_in(name: str, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess:
+    """Run a command inside a namespace and wait for it (kwargs go to subprocess.run)."""
+    return subprocess.run(list(argv), preexec_fn=enter_for_exec(name), **kwargs)  # type: ignore[call-overload]
+
+
+def popen_in(name: str, argv: Sequence[str], **kwargs: object) -> subprocess.Popen:
+    """Start a command inside a namespace without waiting (kwargs go to subprocess.Popen)."""
+    return subprocess.Popen(list(argv), preexec_fn=enter_for_exec(name), **kwargs)  # type: ignore[call-overload]
+
+
+def pids_in(names: Sequence[str]) -> dict[str, list[int]]:
+    """Processes whose network namespace is one of `names` (by namespace inode)."""
+    wanted = set(names)
+    return {ns: pids for ns, pids in pr_netns.ns_pids().items() if ns in wanted}
+
+
+def kill_pids(pids: Sequence[int], grace_s: float = 2.0) -> None:
+    """SIGTERM, wait up to `grace_s`, then SIGKILL whatever is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = [p for p in pids if _signal(p, sig)]
+        deadline = time.monotonic() + grace_s
+        while alive and time.monotonic() < deadline:
+            alive = [p for p in alive if _alive(p)]
+            time.sleep(0.05)
+        if not alive:
+            return
+        pids = alive
+
+
+def _signal(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # A zombie still answers kill(0); reap our own children and treat zombies as gone.
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"

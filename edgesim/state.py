@@ -1,0 +1,114 @@
+"""The lab's record of itself under /run/edgesim/<lab>/: what `up` created, for `down` and `status`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from edgesim.plan import LabPlan
+
+STATE_ROOT = Path(os.environ.get("EDGESIM_STATE_ROOT", "/run/edgesim"))
+
+
+class LabState:
+    """Files describing one lab: state.json (phase, digest), plan.json, supervisor pid, service pids, logs."""
+
+    def __init__(self, lab: str) -> None:
+        self.lab = lab
+        self.dir = STATE_ROOT / lab
+
+    @property
+    def logs(self) -> Path:
+        """Where supervised services write their output."""
+        return self.dir / "logs"
+
+    @property
+    def supervisor_pidfile(self) -> Path:
+        """The supervisor's pid file."""
+        return self.dir / "supervisor.pid"
+
+    @property
+    def services_file(self) -> Path:
+        """Service name → pid, written by the supervisor."""
+        return self.dir / "services.json"
+
+    def exists(self) -> bool:
+        """Whether anything of this lab's state is on disk."""
+        return self.dir.exists()
+
+    def begin(self, plan: LabPlan, digest: str, topology: str, backend: str) -> None:
+        """Record, before creating anything, what is about to be created."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        _write_json(self.dir / "plan.json", plan.model_dump(mode="json"))
+        self.write(
+            {
+                "lab": self.lab,
+                "phase": "creating",
+                "digest": digest,
+                "topology": topology,
+                "backend": backend,
+                "started_at": time.time(),
+                "namespaces": plan.namespaces(),
+            }
+        )
+
+    def read(self) -> dict[str, Any] | None:
+        """The recorded state, or None when there is none (or it is unreadable)."""
+        try:
+            return json.loads((self.dir / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write(self, state: dict[str, Any]) -> None:
+        """Replace state.json atomically."""
+        _write_json(self.dir / "state.json", state)
+
+    def mark(self, phase: str) -> None:
+        """Advance the recorded phase (creating → up)."""
+        state = self.read() or {"lab": self.lab}
+        state["phase"] = phase
+        self.write(state)
+
+    def plan(self) -> LabPlan | None:
+        """The plan recorded by `up`, or None."""
+        try:
+            return LabPlan.model_validate_json((self.dir / "plan.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def services(self) -> dict[str, dict[str, Any]]:
+        """What the supervisor last reported about its services."""
+        try:
+            return json.loads(self.services_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def supervisor_pid(self) -> int | None:
+        """The supervisor's pid if its pid file names a live supervisor process."""
+        try:
+            pid = int(self.supervisor_pidfile.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"edgesim.supervisor" in cmdline and self.lab.encode() in cmdline else None
+
+    def remove(self) -> None:
+        """Delete everything recorded for this lab."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def all_labs() -> list[str]:
+    """Labs that have state on this machine."""
+    return sorted(p.name for p in STATE_ROOT.iterdir() if p.is_dir()) if STATE_ROOT.exists() else []
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    # Key order is kept: plan.json lists nodes in topology order.
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)

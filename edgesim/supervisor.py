@@ -1,0 +1,116 @@
+"""The lab supervisor: runs each service in its node, restarts it when it dies, stops all on SIGTERM.
+
+Started by `up` as `python -m edgesim.supervisor --lab NAME`; one per lab, recorded in the lab state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from edgesim import namespaces
+from edgesim.state import LabState
+
+RESTART_DELAY_S = 1.0
+MAX_RESTARTS_PER_MINUTE = 5
+
+
+@dataclass
+class Supervised:
+    """One service instance and its restart history."""
+
+    key: str  # "<node>/<service>"
+    netns: str
+    argv: list[str]
+    log: str
+    process: subprocess.Popen | None = None
+    restarts: list[float] = field(default_factory=list)
+    gave_up: bool = False
+
+
+def _start(item: Supervised) -> None:
+    with open(item.log, "ab") as log:
+        item.process = namespaces.popen_in(
+            item.netns, item.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+
+
+def _report(state: LabState, items: list[Supervised]) -> None:
+    data = {
+        it.key: {
+            "pid": it.process.pid if it.process and it.process.poll() is None else None,
+            "restarts": len(it.restarts),
+            "gave_up": it.gave_up,
+        }
+        for it in items
+    }
+    tmp = state.services_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(state.services_file)
+
+
+def supervise(lab: str) -> int:
+    """Run the lab's services until SIGTERM."""
+    state = LabState(lab)
+    plan = state.plan()
+    if plan is None:
+        print(f"supervisor: no plan recorded for lab {lab}", file=sys.stderr)
+        return 1
+    items = [
+        Supervised(
+            key=f"{node.name}/{svc.name}",
+            netns=node.netns,
+            argv=[sys.executable, "-m", svc.module, *svc.args],
+            log=str(state.logs / f"{node.name}-{svc.name}.log"),
+        )
+        for node in plan.nodes.values()
+        for svc in node.services
+    ]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    for item in items:
+        _start(item)
+    _report(state, items)
+    while not stop.wait(0.2):
+        changed = False
+        for item in items:
+            if item.gave_up or item.process is None or item.process.poll() is None:
+                continue
+            now = time.monotonic()
+            item.restarts = [t for t in item.restarts if now - t < 60]
+            if len(item.restarts) >= MAX_RESTARTS_PER_MINUTE:
+                item.gave_up = True
+                print(f"supervisor: {item.key} keeps dying; not restarting (see {item.log})", flush=True)
+            else:
+                print(f"supervisor: {item.key} exited with {item.process.returncode}; restarting", flush=True)
+                time.sleep(RESTART_DELAY_S)
+                item.restarts.append(now)
+                _start(item)
+            changed = True
+        if changed:
+            _report(state, items)
+    pids = [it.process.pid for it in items if it.process and it.process.poll() is None]
+    namespaces.kill_pids(pids, grace_s=3.0)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: `python -m edgesim.supervisor --lab NAME`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab", required=True)
+    args = parser.parse_args(argv)
+    state = LabState(args.lab)
+    state.supervisor_pidfile.write_text(str(os.getpid()))
+    return supervise(args.lab)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

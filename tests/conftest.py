@@ -1,0 +1,51 @@
+"""Shared test helpers: root requirement (skip on dev machines, fail in CI) and the leftovers check."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from edgesim import namespaces
+from edgesim.state import LabState
+
+# Lab names used by the test suites; nothing with these prefixes may survive a test session.
+TEST_LABS = ("etest", "ecrash")
+
+
+def require_root() -> None:
+    """Skip without root on a developer machine; fail loudly in CI, where root is a given."""
+    if os.geteuid() == 0:
+        return
+    if os.environ.get("CI"):
+        pytest.fail("this test needs root, and CI runs as root: something is wrong with the CI machine")
+    pytest.skip("needs root (network namespaces, BPF)")
+
+
+def leftovers(lab: str) -> list[str]:
+    """Anything of `lab` still on the machine: namespaces, processes in them, state files, BPF pins."""
+    found = [f"namespace {n}" for n in namespaces.list_with_prefix(f"{lab}-")]
+    for pid_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (pid_dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"edgesim.supervisor" in b" ".join(cmdline) and lab.encode() in cmdline:
+            found.append(f"supervisor process {pid_dir.name}")
+    if LabState(lab).exists():
+        found.append(f"state directory {LabState(lab).dir}")
+    pins = Path("/sys/fs/bpf/edgesim") / lab
+    if pins.exists():
+        found.append(f"BPF pins {pins}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind():
+    """After the whole session: no test lab may have left anything on the machine."""
+    yield
+    if os.geteuid() != 0:
+        return
+    left = [item for lab in TEST_LABS for item in leftovers(lab)]
+    assert not left, f"the test session left lab objects behind: {left}"
