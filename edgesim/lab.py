@@ -191,7 +191,9 @@ def _wait_listening(node: NodePlan, listens: Sequence[str], log: Path) -> None:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    tail = log.read_text()[-600:] if log.exists() else "(no log)"
+                    # No service log means the supervisor never started it: its own log says why.
+                    source = log if log.exists() else log.parent / "supervisor.log"
+                    tail = source.read_text()[-600:] if source.exists() else "(no log)"
                     raise EdgesimError(
                         Problem(
                             f"nodes.{node.name}",

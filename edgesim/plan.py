@@ -47,12 +47,16 @@ class RoutePlan(Frozen):
 
 
 class ServicePlan(Frozen):
-    """A long-running process the lab supervises inside a node."""
+    """A long-running process the lab supervises inside a node: a Python module of edgesim, or a command."""
 
     name: str
-    module: str
+    module: str | None  # run as `python -m module args…`; None: `args` is the whole command line
     args: list[str]
     listens: list[str]  # address:port it must be accepting on before `up` reports success
+
+    def argv(self, python: str) -> list[str]:
+        """The command line to start the service with, given the interpreter for Python modules."""
+        return [python, "-m", self.module, *self.args] if self.module else list(self.args)
 
 
 class NodePlan(Frozen):

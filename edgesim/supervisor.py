@@ -67,7 +67,7 @@ def supervise(lab: str) -> int:
         Supervised(
             key=f"{node.name}/{svc.name}",
             netns=node.netns,
-            argv=[sys.executable, "-m", svc.module, *svc.args],
+            argv=svc.argv(sys.executable),
             log=str(state.logs / f"{node.name}-{svc.name}.log"),
         )
         for node in plan.nodes.values()

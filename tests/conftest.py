@@ -10,8 +10,12 @@ import pytest
 from edgesim import namespaces
 from edgesim.state import LabState
 
-# Lab names used by the test suites; nothing with these prefixes may survive a test session.
-TEST_LABS = ("etest", "ecrash")
+# Lab names used by the test suites; nothing of them may survive a test session. EDGESIM_TEST_PREFIX lets
+# two checkouts run their suites on one machine at once without sharing a lab.
+TEST_PREFIX = os.environ.get("EDGESIM_TEST_PREFIX", "e")
+E2E_LAB = f"{TEST_PREFIX}test"
+CRASH_LAB = f"{TEST_PREFIX}crash"
+TEST_LABS = (E2E_LAB, CRASH_LAB)
 
 
 def require_root() -> None:

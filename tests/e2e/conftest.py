@@ -10,9 +10,9 @@ from rich.console import Console
 
 from edgesim import lab as lab_api
 from edgesim.plan import LabPlan
-from tests.conftest import leftovers, require_root
+from tests.conftest import E2E_LAB, leftovers, require_root
 
-E2E_LAB = "etest"
+__all__ = ["E2E_LAB"]
 
 
 def root_routes() -> set[tuple[str, int, int, int]]:

@@ -14,9 +14,8 @@ import pytest
 from edgesim import namespaces
 from edgesim.lab import REPO_ROOT
 from edgesim.state import LabState
-from tests.conftest import leftovers, require_root
+from tests.conftest import CRASH_LAB, leftovers, require_root
 
-CRASH_LAB = "ecrash"
 # The largest shipped topology, so that `up` runs long enough to be interrupted at each stage.
 TOPOLOGY = REPO_ROOT / "topology" / "scale.yml"
 
