@@ -2,51 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from invoke import Collection, Context, Exit, task
-from rich.console import Console
 from rich.table import Table
 
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
+from edgesim.taskutil import console, need_root, out, user_errors
 
-console = Console(stderr=True)
-# Tables need more than the 80 columns rich assumes when output is not a terminal (CI logs, pipes).
-out = Console(width=None if sys.stdout.isatty() else 140)
 DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn EdgesimError into red lines and exit 1, never a traceback; Ctrl-C exits 130."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except EdgesimError as err:
-            for line in err.lines():
-                console.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
-            raise Exit(code=1) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
-            raise Exit(code=130) from None
-
-    return wrapper
-
-
-def _need_root(what: str) -> None:
-    if os.geteuid() != 0:
-        raise EdgesimError(f"`{what}` needs root (network namespaces, packages)", hint=f"sudo edgesim {what}")
 
 
 def _ensure_setup(skip: bool) -> None:
@@ -62,7 +32,7 @@ def setup(c: Context, force: bool = False) -> None:
     """Install the host prerequisites (Ansible role roles/host) and prove bcc compiles and attaches XDP."""
     from edgesim import setup as host_setup
 
-    _need_root("setup")
+    need_root("setup")
     host_setup.run_setup(console, force=force)
 
 
@@ -76,7 +46,7 @@ def setup(c: Context, force: bool = False) -> None:
 @user_errors
 def up(c: Context, topology: str = DEFAULT, lab: str | None = None, skip_setup: bool = False) -> None:
     """Build the lab from a topology file; idempotent on a running lab; ends with a table of nodes."""
-    _need_root("up")
+    need_root("up")
     _ensure_setup(skip_setup)
     result = lab_api.up(topology, lab=lab, console=console)
     _print_status(lab_api.status(result.plan.lab))
@@ -97,7 +67,7 @@ def up(c: Context, topology: str = DEFAULT, lab: str | None = None, skip_setup: 
 @user_errors
 def down(c: Context, lab: str | None = None, topology: str = DEFAULT, all: bool = False) -> None:
     """Remove the lab: processes, namespaces, links, BPF pins, state. Idempotent; cleans a crashed `up`."""
-    _need_root("down")
+    need_root("down")
     from edgesim.state import all_labs
 
     started = time.monotonic()
@@ -146,7 +116,7 @@ def _print_status(report: lab_api.LabStatus) -> None:
 @user_errors
 def exec(c: Context, node: str, lab: str | None = None) -> None:
     """Run a command inside a node: `invoke exec NODE -- CMD ARGS…` (like `ip netns exec`)."""
-    _need_root("exec")
+    need_root("exec")
     argv = _remainder(c)
     result = lab_api.exec_in(lab_api.resolve_lab(lab), node, argv)
     if result.returncode:
@@ -197,7 +167,7 @@ def test(c: Context, suite: str = "all", k: str | None = None, skip_setup: bool 
     if suite not in SUITES:
         raise EdgesimError(f"unknown suite {suite!r}", hint=f"one of {', '.join(SUITES)}")
     if suite != "unit":
-        _need_root("test")
+        need_root("test")
         _ensure_setup(skip_setup)
     args = [sys.executable, "-m", "pytest", *SUITES[suite], "-ra"]
     if k:
@@ -222,3 +192,5 @@ def lint(c: Context) -> None:
 
 
 ns = Collection(setup, up, down, status, exec, plan, schema, test, lint)
+# Each feature area brings its own sub-collection (`invoke <area> <task>`), defined in its own module as `ns`
+# and added here with one line: ns.add_collection(area_tasks.ns, name="area").
