@@ -68,6 +68,7 @@ class NodePlan(Frozen):
     sysctls: dict[str, str]
     interfaces: list[InterfacePlan]
     loopback: list[str]  # CIDRs added to lo (anycast VIPs on edges)
+    anycast: list[str]  # prefixes this node serves for the whole PoP (edges); the router spreads them by ECMP
     routes: list[RoutePlan]
     services: list[ServicePlan]
 
@@ -207,16 +208,19 @@ def build_plan(topology: Topology) -> LabPlan:
         )
 
     _check_ifnames(interfaces)
+    # Every prefix the edges serve together; each is one ECMP route on the router over the edges serving it.
+    edge_anycast = [str(topology.pools.vips)]
     nodes: dict[str, NodePlan] = {}
     for name, node in topology.nodes.items():
         uplinks = [i for i in interfaces[name] if i.peer_node == router]
         routes: list[RoutePlan] = []
         loopback: list[str] = []
         services: list[ServicePlan] = []
+        anycast: list[str] = []
         if node.role == "router":
             edges = [i for i in interfaces[name] if topology.nodes[i.peer_node].role == "edge"]
             hops = [NextHop(gateway=i.peer_address, ifname=i.name) for i in edges]
-            routes.append(RoutePlan(dst=str(topology.pools.vips), nexthops=hops))
+            routes += [RoutePlan(dst=prefix, nexthops=hops) for prefix in edge_anycast]
         else:
             uplink = uplinks[0]
             routes.append(
@@ -226,6 +230,7 @@ def build_plan(topology: Topology) -> LabPlan:
             )
         if node.role == "edge":
             loopback = [f"{vip}/32" for vip in vips]
+            anycast = list(edge_anycast)
             services.append(_http_service(name, topology))
         nodes[name] = NodePlan(
             name=name,
@@ -234,6 +239,7 @@ def build_plan(topology: Topology) -> LabPlan:
             sysctls={**COMMON_SYSCTLS, **ROLE_SYSCTLS[node.role]},
             interfaces=interfaces[name],
             loopback=loopback,
+            anycast=anycast,
             routes=routes,
             services=services,
         )

@@ -59,25 +59,30 @@ def _headers_present() -> bool:
     )
 
 
-def _venv_bcc_link() -> Path | None:
-    """Where the bcc link goes in the running venv, or None outside a venv (the system python has bcc)."""
+# Python bindings that only the distribution packages ship (they wrap its C libraries): module → package.
+SYSTEM_MODULES = {"bcc": "python3-bpfcc", "nftables": "python3-nftables"}
+
+
+def _venv_link(module: str) -> Path | None:
+    """Where a system module's link goes in the venv, or None outside a venv (system python has it)."""
     if sys.prefix == sys.base_prefix:
         return None
-    return Path(sysconfig.get_paths()["purelib"]) / "bcc"
+    return Path(sysconfig.get_paths()["purelib"]) / module
 
 
-def _bcc_problems() -> list[str]:
-    """Why `import bcc` fails in this interpreter, if it does."""
-    importlib.invalidate_caches()  # setup may have just created the link
-    try:
-        import bcc  # noqa: F401  (importing loads libbcc, which is the real test)
-    except Exception as exc:  # a missing libbcc raises OSError, a missing module ImportError
-        problems = [f"the bcc Python module cannot be imported by {sys.executable}: {exc}"]
-        link = _venv_bcc_link()
-        if link is not None and not link.exists():
-            problems.append(f"the system's bcc (python3-bpfcc) is not linked into the venv at {link}")
-        return problems
-    return []
+def _module_problems() -> list[str]:
+    """Why importing a distribution-only module fails in this interpreter, for each that does."""
+    importlib.invalidate_caches()  # setup may have just created the links
+    problems = []
+    for module, package in SYSTEM_MODULES.items():
+        try:
+            importlib.import_module(module)  # importing loads the C library, which is the real test
+        except Exception as exc:  # a missing library raises OSError, a missing module ImportError
+            problems.append(f"the {module} Python module cannot be imported by {sys.executable}: {exc}")
+            link = _venv_link(module)
+            if link is not None and not link.exists():
+                problems.append(f"the system's {module} ({package}) is not linked into the venv at {link}")
+    return problems
 
 
 def missing() -> list[str]:
@@ -93,51 +98,59 @@ def missing() -> list[str]:
     )
     if not _headers_present():
         problems.append(f"kernel headers for bcc not found at {_kernel_dir() / 'build'}")
-    problems.extend(_bcc_problems())
+    problems.extend(_module_problems())
     return problems
 
 
-def _system_bcc_dir() -> Path:
-    """The directory of the distribution's bcc package, as the system python finds it."""
-    # find_spec locates the package without importing it (importing would load libbcc for nothing).
+def _system_module_dir(module: str) -> Path:
+    """The directory of a distribution-only package, as the system python finds it."""
+    # find_spec locates the package without importing it (importing would load its C library for nothing).
     probe = (
-        "import importlib.util as u; s = u.find_spec('bcc'); "
+        f"import importlib.util as u; s = u.find_spec({module!r}); "
         "print(s.submodule_search_locations[0] if s else '')"
     )
     try:
         result = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise EdgesimError(Problem(SYSTEM_PYTHON, f"cannot ask it where bcc is: {exc}")) from exc
+        raise EdgesimError(Problem(SYSTEM_PYTHON, f"cannot ask it where {module} is: {exc}")) from exc
     location = result.stdout.strip()
     if not location:
+        package = SYSTEM_MODULES[module]
         raise EdgesimError(
-            Problem(SYSTEM_PYTHON, "has no bcc module", "install python3-bpfcc (the host role does)")
+            Problem(SYSTEM_PYTHON, f"has no {module} module", f"install {package} (the host role does)")
         )
     return Path(location).resolve()
 
 
-def link_bcc() -> Path | None:
-    """Make the system's bcc importable from the running venv with one symlink; return the link."""
-    link = _venv_bcc_link()
+def link_system_module(module: str) -> Path | None:
+    """Make a distribution-only module importable from the running venv with one symlink; return the link."""
+    link = _venv_link(module)
     if link is None:
         return None
-    target = _system_bcc_dir()
+    target = _system_module_dir(module)
     # One link instead of a .pth for all of dist-packages: the venv keeps its own versions of everything else.
     if link.is_symlink() and link.resolve() == target:
         return link
     if link.exists() and not link.is_symlink():
         raise EdgesimError(
             Problem(
-                str(link), "is a real package, not the system's bcc", f"remove it; setup links {target} there"
+                str(link),
+                f"is a real package, not the system's {module}",
+                f"remove it; setup links {target} there",
             )
         )
     # Replace atomically so a concurrent import never sees a missing or half-made link.
-    staging = link.with_name(f".bcc-{os.getpid()}")
+    staging = link.with_name(f".{module}-{os.getpid()}")
     staging.unlink(missing_ok=True)
     staging.symlink_to(target, target_is_directory=True)
     staging.replace(link)
     importlib.invalidate_caches()
     return link
+
+
+def link_bcc() -> Path | None:
+    """Make the system's bcc importable from the running venv; return the link."""
+    return link_system_module("bcc")
 
 
 def _playbook_command() -> list[str]:
@@ -211,9 +224,10 @@ def run_setup(console: Console, force: bool = False) -> None:
     for line in todo:
         console.print(f"  [yellow]missing:[/] {line}", highlight=False)
     _run_playbook(console)
-    link = link_bcc()
-    if link is not None:
-        console.print(f"  bcc linked into the venv: {link} -> {link.resolve()}", highlight=False)
+    for module in SYSTEM_MODULES:
+        link = link_system_module(module)
+        if link is not None:
+            console.print(f"  {module} linked into the venv: {link} -> {link.resolve()}", highlight=False)
     # No spinner here: the loader captures stdout while bcc compiles, and would capture the spinner too.
     console.print("  proving bcc: compiling and attaching an XDP program in a scratch namespace")
     mode = prove_bcc()
