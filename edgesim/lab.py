@@ -20,13 +20,15 @@ from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
 from edgesim.load import load_topology
+from edgesim.mitigation import store as mitigation_store
 from edgesim.nodes import role_for
 from edgesim.plan import LabPlan, NodePlan, build_plan
 from edgesim.state import LabState, all_labs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOPOLOGY = REPO_ROOT / "topology" / "default.yml"
-READY_TIMEOUT_S = 15.0
+# Edge agents compile their BPF programs at start (≈2 s each, several at once on two cores).
+READY_TIMEOUT_S = 60.0
 BPF_PIN_ROOT = Path("/sys/fs/bpf/edgesim")
 
 
@@ -150,11 +152,25 @@ def _build(
             role.configure()
             progress.advance(stage)
         stage = progress.add_task("services", total=len(services))
+        mitigation_store.write(mitigation_store.rules_path(plan.lab), plan.mitigation)
         _start_supervisor(state)
         for node, svc in services:
             _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")
             progress.advance(stage)
     state.mark("up")
+
+
+def _connect(netns: str, listen: str) -> None:
+    """Open and close one connection to `address:port` inside the node, or to `unix:/path`."""
+    if listen.startswith("unix:"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            sock.connect(listen.removeprefix("unix:"))
+        return
+    host, port = listen.rsplit(":", 1)
+    with namespaces.inside(netns):
+        sock = socket.create_connection((host, int(port)), timeout=0.5)
+    sock.close()
 
 
 def wait_ready(lab: str) -> None:
@@ -182,12 +198,9 @@ def _start_supervisor(state: LabState) -> None:
 def _wait_listening(node: NodePlan, listens: Sequence[str], log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     for listen in listens:
-        host, port = listen.rsplit(":", 1)
         while True:
             try:
-                with namespaces.inside(node.netns):
-                    sock = socket.create_connection((host, int(port)), timeout=0.5)
-                sock.close()
+                _connect(node.netns, listen)
                 break
             except OSError:
                 if time.monotonic() > deadline:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgesim.errors import EdgesimError, Problem
+from edgesim.mitigation.rules import RuleSet, SynCookie, VipCap
 from edgesim.model import (
     DESIGN_RANGES,
     LAB_NAME_MAX,
@@ -191,6 +192,7 @@ def check_topology(topology: Topology) -> list[Problem]:
         *_check_roles(topology),
         *_check_links(topology),
         *_check_vips(topology),
+        *_check_mitigation(topology),
     ]
 
 
@@ -292,5 +294,31 @@ def _check_vips(topology: Topology) -> list[Problem]:
         if duplicates:
             problems.append(
                 Problem(f"{where}.ports", f"port {duplicates[0]} is listed twice", "list each port once")
+            )
+    return problems
+
+
+def _check_mitigation(topology: Topology) -> list[Problem]:
+    problems = []
+    seen = RuleSet()
+    vips = {vip.address: vip.ports for vip in topology.vips}
+    for index, rule in enumerate(topology.mitigation.rules):
+        where = f"mitigation.rules[{index}]"
+        conflict = seen.conflicts(rule)
+        if conflict:
+            problems.append(Problem(where, conflict, "give each rule its own name and target"))
+            continue
+        seen = seen.with_rule(rule)
+        if isinstance(rule, SynCookie | VipCap) and rule.vip not in vips:
+            problems.append(
+                Problem(f"{where}.vip", f"{rule.vip} is not one of the lab's VIPs", "list it under `vips`")
+            )
+        elif isinstance(rule, SynCookie) and rule.port not in vips[rule.vip]:
+            problems.append(
+                Problem(
+                    f"{where}.port",
+                    f"{rule.vip} does not serve port {rule.port}",
+                    "add it to the VIP's ports",
+                )
             )
     return problems

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from edgesim.mitigation.rules import Mitigation
+
 # Lab names become the prefix of every namespace (`<lab>-<node>`); no hyphen, so that the prefix
 # `<lab>-` of one lab can never match the namespaces of another lab.
 LAB_NAME_PATTERN = r"^[a-z][a-z0-9]*$"
@@ -81,6 +83,9 @@ class Topology(Strict):
     nodes: dict[NodeName, Node] = Field(min_length=1)
     links: list[Link] | None = Field(
         None, description="Links; when omitted, every non-router node gets one link to the router."
+    )
+    mitigation: Mitigation = Field(
+        default_factory=Mitigation, description="XDP DoS mitigation rules applied on every edge's uplink."
     )
 
     def nodes_with_role(self, role: Role) -> list[str]:

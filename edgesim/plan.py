@@ -9,11 +9,14 @@ from ipaddress import IPv4Network
 from pydantic import BaseModel, ConfigDict
 
 from edgesim.errors import EdgesimError, Problem
+from edgesim.mitigation import store as mitigation_store
+from edgesim.mitigation.rules import RuleSet, build_rule_set
 from edgesim.model import Topology
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1: the kernel refuses longer interface names
 IFNAME_PREFIX = "eth-"
 HTTP_MODULE = "edgesim.services.http_echo"
+XDP_AGENT_MODULE = "edgesim.mitigation.agent"
 
 
 class Frozen(BaseModel):
@@ -52,7 +55,7 @@ class ServicePlan(Frozen):
     name: str
     module: str | None  # run as `python -m module args…`; None: `args` is the whole command line
     args: list[str]
-    listens: list[str]  # address:port it must be accepting on before `up` reports success
+    listens: list[str]  # address:port (TCP) or unix:/path it must accept connections on before `up` succeeds
 
     def argv(self, python: str) -> list[str]:
         """The command line to start the service with, given the interpreter for Python modules."""
@@ -71,6 +74,8 @@ class NodePlan(Frozen):
     anycast: list[str]  # prefixes this node serves for the whole PoP (edges); the router spreads them by ECMP
     routes: list[RoutePlan]
     services: list[ServicePlan]
+    uplink: str | None  # the interface facing the router (None on the router itself)
+    xdp_pass: list[str]  # interfaces that get a pass XDP program, so XDP_TX frames from the peer are received
 
     def interface_to(self, peer: str) -> InterfacePlan:
         """This node's interface facing `peer`."""
@@ -100,6 +105,7 @@ class LabPlan(Frozen):
     vips: list[str]
     nodes: dict[str, NodePlan]
     links: list[LinkPlan]
+    mitigation: RuleSet  # the rules every edge's XDP program starts with, each with its counter slot
 
     def namespaces(self) -> list[str]:
         """Every namespace of the lab, in creation order."""
@@ -217,10 +223,13 @@ def build_plan(topology: Topology) -> LabPlan:
         loopback: list[str] = []
         services: list[ServicePlan] = []
         anycast: list[str] = []
+        xdp_pass: list[str] = []
         if node.role == "router":
             edges = [i for i in interfaces[name] if topology.nodes[i.peer_node].role == "edge"]
             hops = [NextHop(gateway=i.peer_address, ifname=i.name) for i in edges]
             routes += [RoutePlan(dst=prefix, nexthops=hops) for prefix in edge_anycast]
+            # Edges answer SYNs (and later forward packets) with XDP_TX: the receiving veth end needs XDP.
+            xdp_pass = [i.name for i in edges]
         else:
             uplink = uplinks[0]
             routes.append(
@@ -232,6 +241,7 @@ def build_plan(topology: Topology) -> LabPlan:
             loopback = [f"{vip}/32" for vip in vips]
             anycast = list(edge_anycast)
             services.append(_http_service(name, topology))
+            services.append(_xdp_agent(lab, name, uplinks[0].name))
         nodes[name] = NodePlan(
             name=name,
             role=node.role,
@@ -242,8 +252,13 @@ def build_plan(topology: Topology) -> LabPlan:
             anycast=anycast,
             routes=routes,
             services=services,
+            uplink=uplinks[0].name if uplinks else None,
+            xdp_pass=xdp_pass,
         )
-    return LabPlan(lab=lab, netns_prefix=f"{lab}-", vips=vips, nodes=nodes, links=links)
+    mitigation = build_rule_set(list(topology.mitigation.rules))
+    return LabPlan(
+        lab=lab, netns_prefix=f"{lab}-", vips=vips, nodes=nodes, links=links, mitigation=mitigation
+    )
 
 
 def _http_service(edge: str, topology: Topology) -> ServicePlan:
@@ -252,6 +267,21 @@ def _http_service(edge: str, topology: Topology) -> ServicePlan:
     for listen in listens:
         args += ["--listen", listen]
     return ServicePlan(name="http", module=HTTP_MODULE, args=args, listens=listens)
+
+
+def _xdp_agent(lab: str, edge: str, uplink: str) -> ServicePlan:
+    sock = mitigation_store.agent_socket(lab, edge)
+    args = [
+        "--netns",
+        netns_name(lab, edge),
+        "--uplink",
+        uplink,
+        "--rules",
+        str(mitigation_store.rules_path(lab)),
+        "--socket",
+        str(sock),
+    ]
+    return ServicePlan(name="xdp", module=XDP_AGENT_MODULE, args=args, listens=[f"unix:{sock}"])
 
 
 def _check_ifnames(interfaces: dict[str, list[InterfacePlan]]) -> None:

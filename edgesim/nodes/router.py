@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
+from edgesim.bpf import loader
 from edgesim.nodes.base import NodeRole
+
+
+@cache
+def _pass_program() -> tuple[object, int]:
+    # The BPF object is kept with the fd: when bcc's object is collected, it closes its programs' fds.
+    program = loader.compile_program(Path("xdp_pass.c"))
+    return program, loader.load_xdp(program, "xdp_pass")
+
+
+def pass_program_fd() -> int:
+    """One loaded XDP pass program for the whole `up` (attachments keep it alive after the process)."""
+    return _pass_program()[1]
 
 
 class Router(NodeRole):
     """ECMP router between the internet hosts and the edge nodes."""
 
     role = "router"
+
+    def configure(self) -> None:
+        """Addresses and routes, then a pass XDP program on the links whose peers send XDP_TX frames."""
+        super().configure()
+        for ifname in self.node.xdp_pass:
+            if loader.xdp_info(self.node.netns, ifname) is None:
+                loader.attach_xdp(self.node.netns, ifname, pass_program_fd())
 
     def summary(self) -> str:
         """The multipath routes it holds."""
