@@ -19,7 +19,8 @@
 /* Per-source rate limits, by packet kind. */
 #define RATE_SYN 0
 #define RATE_UDP 1
-#define RATE_KINDS 2
+#define RATE_ICMP 2
+#define RATE_KINDS 3
 
 /* Port rules match the source or the destination port. */
 #define SIDE_SRC 0

@@ -163,6 +163,8 @@ int xdp_ddos(struct xdp_md *ctx)
         over = source_over_limit(pkt.ip->saddr, RATE_SYN, now);
     else if (l4 == IPPROTO_UDP)
         over = source_over_limit(pkt.ip->saddr, RATE_UDP, now);
+    else if (l4 == IPPROTO_ICMP)
+        over = source_over_limit(pkt.ip->saddr, RATE_ICMP, now);
     if (over)
         return drop(over, bytes);
 

@@ -17,7 +17,7 @@ BPF_LPM_TRIE(drop_src, struct lpm_v4_key, u32, MAX_PREFIXES);
 /* Protocol + source or destination port to drop, e.g. UDP from port 53 (value: the rule's slot). */
 BPF_HASH(port_rules, struct port_key, u32, 1024);
 
-/* Per-source rate limits, indexed by RATE_SYN / RATE_UDP. */
+/* Per-source rate limits, indexed by RATE_SYN / RATE_UDP / RATE_ICMP. */
 BPF_ARRAY(rate_limits, struct rate_cfg, RATE_KINDS);
 
 /* Per-source, per-kind theoretical arrival time of the next allowed packet; LRU so spoofed sources

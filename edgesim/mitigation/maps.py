@@ -43,7 +43,9 @@ class MapContents:
     entries: dict[
         str, list[tuple[ctypes.Structure | ctypes.c_uint32, ctypes.Structure | ctypes.c_uint32]]
     ] = field(default_factory=lambda: {name: [] for name in RULE_MAPS})
-    rate_limits: list[layout.RateCfg] = field(default_factory=lambda: [layout.RateCfg(), layout.RateCfg()])
+    rate_limits: list[layout.RateCfg] = field(
+        default_factory=lambda: [layout.RateCfg() for _ in range(layout.RATE_KINDS)]
+    )
     config: layout.Config = field(default_factory=layout.Config)
 
 
@@ -67,7 +69,7 @@ def contents_for(rule_set: RuleSet) -> MapContents:
                 )
             case RateLimit():
                 interval, tolerance = gcra(rule.rate, rule.burst)
-                kind = layout.RATE_SYN if rule.match == "syn" else layout.RATE_UDP
+                kind = {"syn": layout.RATE_SYN, "udp": layout.RATE_UDP, "icmp": layout.RATE_ICMP}[rule.match]
                 out.rate_limits[kind] = layout.RateCfg(interval, tolerance, slotted.slot, 1)
             case SynCookie():
                 out.entries["cookie_vips"].append((layout.CookieKey(be32(rule.vip), rule.port, 0), slot))
@@ -93,7 +95,7 @@ def apply(bpf: Any, contents: MapContents) -> int:
     """Bring the loaded program's maps to `contents` by diff (no reload, other entries untouched)."""
     changes = 0
     for name in RULE_MAPS:
-        table = bpf[name]
+        table = bpf[name.encode()]
         wanted = {bytes(k): (k, v) for k, v in contents.entries[name]}
         current = {bytes(k): _config_bytes(v) for k, v in table.items()}
         for key_bytes in current.keys() - wanted.keys():
@@ -103,12 +105,12 @@ def apply(bpf: Any, contents: MapContents) -> int:
             if current.get(key_bytes) != _config_bytes(value):
                 table[table.Key.from_buffer_copy(bytes(key))] = table.Leaf.from_buffer_copy(bytes(value))
                 changes += 1
-    rates = bpf["rate_limits"]
+    rates = bpf[b"rate_limits"]
     for kind, cfg in enumerate(contents.rate_limits):
         if bytes(rates[ctypes.c_int(kind)]) != bytes(cfg):
             rates[ctypes.c_int(kind)] = rates.Leaf.from_buffer_copy(bytes(cfg))
             changes += 1
-    config = bpf["config"]
+    config = bpf[b"config"]
     if bytes(config[ctypes.c_int(0)]) != bytes(contents.config):
         config[ctypes.c_int(0)] = config.Leaf.from_buffer_copy(bytes(contents.config))
         changes += 1
@@ -117,7 +119,7 @@ def apply(bpf: Any, contents: MapContents) -> int:
 
 def read_counters(bpf: Any, slots: Iterable[int]) -> dict[int, tuple[int, int]]:
     """(packets, bytes) per slot, summed over CPUs."""
-    stats = bpf["stats"]
+    stats = bpf[b"stats"]
     result = {}
     for slot in slots:
         per_cpu = stats[ctypes.c_int(slot)]
@@ -127,6 +129,6 @@ def read_counters(bpf: Any, slots: Iterable[int]) -> dict[int, tuple[int, int]]:
 
 def clear_counters(bpf: Any, slots: Iterable[int]) -> None:
     """Zero the counters of slots that a new rule takes over."""
-    stats = bpf["stats"]
+    stats = bpf[b"stats"]
     for slot in slots:
         stats[ctypes.c_int(slot)] = stats.Leaf()

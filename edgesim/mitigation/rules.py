@@ -73,10 +73,10 @@ class DropPort(_Rule):
 
 
 class RateLimit(_Rule):
-    """Per-source packet-rate limit for TCP SYNs or for UDP."""
+    """Per-source packet-rate limit for TCP SYNs, for UDP or for ICMP."""
 
     kind: Literal["rate_limit"]
-    match: Literal["syn", "udp"]
+    match: Literal["syn", "udp", "icmp"]
     rate: Rate
     burst: Burst
 

@@ -20,7 +20,7 @@ RULE_HELP = {
     "proto": "tcp | udp (drop_port)",
     "src-port": "source port to drop (drop_port), e.g. 53 for DNS reflection",
     "dst-port": "destination port to drop (drop_port)",
-    "match": "syn | udp (rate_limit)",
+    "match": "syn | udp | icmp (rate_limit)",
     "rate": "packets per second (rate_limit per source, vip_cap per VIP)",
     "burst": "packets allowed at once (rate_limit, vip_cap)",
     "vip": "the VIP (syn_cookie, vip_cap)",
