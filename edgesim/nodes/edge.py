@@ -12,4 +12,7 @@ class Edge(NodeRole):
 
     def summary(self) -> str:
         """Its services and where they listen."""
-        return "; ".join(f"{s.name} on {', '.join(s.listens)}" for s in self.node.services)
+        parts = [f"{s.name} on {', '.join(s.listens)}" for s in self.node.services if s.listens]
+        if self.node.bgp is not None:
+            parts.append(f"bird: BGP AS {self.node.bgp.asn}, announces {', '.join(self.node.anycast)}")
+        return "; ".join(parts)
