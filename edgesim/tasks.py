@@ -14,6 +14,7 @@ from rich.table import Table
 
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
+from edgesim.routing import tasks as routing_tasks
 from edgesim.taskutil import console, need_root, out, user_errors
 
 DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
@@ -194,3 +195,5 @@ def lint(c: Context) -> None:
 ns = Collection(setup, up, down, status, exec, plan, schema, test, lint)
 # Each feature area brings its own sub-collection (`invoke <area> <task>`), defined in its own module as `ns`
 # and added here with one line: ns.add_collection(area_tasks.ns, name="area").
+ns.add_collection(routing_tasks.bgp_ns, name="bgp")
+ns.add_collection(routing_tasks.edge_ns, name="edge")
