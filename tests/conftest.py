@@ -15,7 +15,8 @@ from edgesim.state import LabState
 TEST_PREFIX = os.environ.get("EDGESIM_TEST_PREFIX", "e")
 E2E_LAB = f"{TEST_PREFIX}test"
 CRASH_LAB = f"{TEST_PREFIX}crash"
-TEST_LABS = (E2E_LAB, CRASH_LAB)
+STATIC_LAB = f"{TEST_PREFIX}static"
+TEST_LABS = (E2E_LAB, CRASH_LAB, STATIC_LAB)
 
 
 def require_root() -> None:

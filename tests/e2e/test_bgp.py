@@ -7,14 +7,17 @@ whole lab. Times are CLOCK_MONOTONIC, shared by this process and the request str
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import nftables
@@ -28,7 +31,7 @@ from edgesim.plan import LabPlan
 from edgesim.routing import announcements, kernel
 from edgesim.routing.status import bgp_status
 from edgesim.state import LabState
-from edgesim.traffic.http_stream import StreamReport, parse
+from edgesim.traffic.http_stream import Request, StreamReport, parse
 from tests.e2e.conftest import E2E_LAB
 
 # The acceptance bound: a dead, silent or drained edge leaves the router's ECMP route within 1 s.
@@ -49,19 +52,58 @@ def edge_gateway(lab: LabPlan, edge: str) -> str:
     return lab.nodes["router"].interface_to(edge).peer_address
 
 
-def wait_for_hop(ipr: IPRoute, prefix: str, gateway: str, present: bool, timeout: float) -> float:
-    """Poll the router's main table until `gateway` is (or is not) a next hop of `prefix`; return when."""
-    deadline = time.monotonic() + timeout
-    while True:
-        route = kernel.routes(ipr).get(prefix)
-        now = time.monotonic()
-        there = route is not None and route.proto == kernel.PROTO_BIRD and gateway in route.gateways
-        if there == present:
-            return now
-        assert now < deadline, (
-            f"{gateway} still {'absent from' if present else 'in'} {prefix} after {timeout} s"
-        )
-        time.sleep(POLL_S)
+@dataclass(frozen=True)
+class Change:
+    """When the router's route changed: after the `before` poll began and by the time `after` was read."""
+
+    before: float
+    after: float
+
+
+class RouteWatch:
+    """Polls the router's route to one prefix every POLL_S in a thread, recording each sample's next hops."""
+
+    def __init__(self, netns: str, prefix: str) -> None:
+        self.netns, self.prefix = netns, prefix
+        self.samples: list[tuple[float, float, frozenset[str]]] = []  # (began, read, gateways)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with IPRoute(netns=self.netns) as ipr:
+            while not self._stop.is_set():
+                began = time.monotonic()
+                route = kernel.routes(ipr).get(self.prefix)
+                bird = route is not None and route.proto == kernel.PROTO_BIRD
+                self.samples.append((began, time.monotonic(), route.gateways if bird else frozenset()))
+                time.sleep(POLL_S)
+
+    def __enter__(self) -> RouteWatch:
+        self._thread.start()
+        self.wait("", present=False, since=0.0, timeout=5)  # the first sample is in
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def wait(self, gateway: str, present: bool, since: float, timeout: float) -> Change:
+        """The first change after `since` that makes `gateway` a next hop (or not); waits for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            samples = list(self.samples)
+            for (began, _, _), (_, read, hops) in itertools.pairwise(samples):
+                if read >= since and (gateway in hops) == present:
+                    return Change(began, read)
+            assert time.monotonic() < deadline, (
+                f"{gateway} still {'absent from' if present else 'in'} {self.prefix} after {timeout} s"
+            )
+            time.sleep(POLL_S)
+
+
+def in_flight(request: Request, change: Change) -> bool:
+    """Whether the request's connection was open while the route changed (ECMP may move it elsewhere)."""
+    return request.started <= change.after and request.started + request.latency_ms / 1000 >= change.before
 
 
 @contextmanager
@@ -108,12 +150,23 @@ def _nft(netns: str, command: str) -> None:
     assert rc == 0, error
 
 
-def assert_errors_only_in(report: StreamReport, start: float, end: float) -> list[float]:
-    """Every failed request started in [start - slack, end]; return their start times."""
-    failed = [r.started for r in report.failed()]
-    outside = [round(t - start, 3) for t in failed if not start - START_SLACK_S <= t <= end]
-    assert outside == [], f"requests failed outside the failure window (s after the fault): {outside}"
-    return failed
+def classify_errors(report: StreamReport, fault: float, withdrawn: Change, back: Change) -> tuple[int, int]:
+    """Check every failed request against the two ways it may fail; return (in the window, at re-add).
+
+    It may have been sent between the fault and the withdrawal (to the broken edge), or have been open at
+    the moment the edge came back: plain ECMP (hash-threshold) then moves some flows to another next hop,
+    which resets them. The L4 load balancer (issue 4) is what keeps those alive; here they are counted.
+    """
+    window, readd, unexplained = 0, 0, []
+    for request in report.failed():
+        if fault - START_SLACK_S <= request.started <= withdrawn.after or in_flight(request, withdrawn):
+            window += 1
+        elif in_flight(request, back):
+            readd += 1
+        else:
+            unexplained.append((round(request.started - fault, 3), request.error))
+    assert unexplained == [], f"requests failed outside the failure window (s after the fault): {unexplained}"
+    return window, readd
 
 
 def report_line(what: str, **numbers: float) -> None:
@@ -158,91 +211,97 @@ def test_sigkill_of_an_edge_bird_is_withdrawn_within_1s_and_recovers(lab: LabPla
     edge, prefix = "edge2", "198.51.100.0/24"
     gateway = edge_gateway(lab, edge)
     pid = LabState(E2E_LAB).services()[f"{edge}/bird"]["pid"]
-    with IPRoute(netns=lab.nodes["router"].netns) as ipr, request_stream(lab) as result:
-        wait_for_hop(ipr, prefix, gateway, present=True, timeout=1)
-        failed_at = time.monotonic()
+    with RouteWatch(lab.nodes["router"].netns, prefix) as watch, request_stream(lab) as result:
+        fault = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        gone_at = wait_for_hop(ipr, prefix, gateway, present=False, timeout=5)
-        back_at = wait_for_hop(ipr, prefix, gateway, present=True, timeout=RECOVERY_TIMEOUT_S)
+        withdrawn = watch.wait(gateway, present=False, since=fault, timeout=5)
+        back = watch.wait(gateway, present=True, since=withdrawn.after, timeout=RECOVERY_TIMEOUT_S)
         time.sleep(0.5)
     (report,) = result
-    detection = gone_at - failed_at
-    errors = assert_errors_only_in(report, failed_at, gone_at)
+    detection = withdrawn.after - fault
+    # The edge keeps serving while its BIRD is dead, so requests fail only where ECMP moves open flows.
+    window, readd = classify_errors(report, fault, withdrawn, back)
     report_line(
         "SIGKILL of edge2's BIRD",
         detection_s=detection,
-        recovery_s=back_at - failed_at,
-        errors=len(errors),
+        recovery_s=back.after - fault,
+        errors_in_window=window,
+        errors_at_readd=readd,
         requests=len(report.requests),
     )
     assert detection < BOUND_S
-    assert report.requests[0].started < failed_at - 0.5, "the stream was not running before the fault"
+    assert report.requests[0].started < fault - 0.5, "the stream was not running before the fault"
     new_pid = LabState(E2E_LAB).services()[f"{edge}/bird"]["pid"]
     assert new_pid not in (None, pid), "the supervisor must have restarted the edge's BIRD"
-    assert report.served_by(edge, since=back_at + 0.05) > 0, "the edge must serve again after recovery"
+    assert report.served_by(edge, since=back.after) > 0, "the edge must serve again after recovery"
 
 
 def test_a_silent_edge_is_withdrawn_within_1s_and_returns(lab: LabPlan) -> None:
     edge, prefix = "edge3", "198.51.100.0/24"
     gateway = edge_gateway(lab, edge)
     node = lab.nodes[edge]
-    with IPRoute(netns=lab.nodes["router"].netns) as ipr, request_stream(lab) as result:
-        wait_for_hop(ipr, prefix, gateway, present=True, timeout=1)
+    with RouteWatch(lab.nodes["router"].netns, prefix) as watch, request_stream(lab) as result:
         with silenced(node.netns, node.interface_to("router").name):
-            failed_at = time.monotonic()
-            gone_at = wait_for_hop(ipr, prefix, gateway, present=False, timeout=5)
+            fault = time.monotonic()
+            withdrawn = watch.wait(gateway, present=False, since=fault, timeout=5)
             time.sleep(0.5)
-        recovered_at = time.monotonic()
-        back_at = wait_for_hop(ipr, prefix, gateway, present=True, timeout=RECOVERY_TIMEOUT_S)
+        recovered = time.monotonic()
+        back = watch.wait(gateway, present=True, since=recovered, timeout=RECOVERY_TIMEOUT_S)
         time.sleep(0.5)
     (report,) = result
-    detection = gone_at - failed_at
-    errors = assert_errors_only_in(report, failed_at, gone_at)
-    window = max(errors) - failed_at if errors else 0.0
+    detection = withdrawn.after - fault
+    window, readd = classify_errors(report, fault, withdrawn, back)
+    failed = [r.started for r in report.failed() if r.started <= withdrawn.after]
+    error_window = max(failed) - fault if failed else 0.0
     report_line(
         "edge3 silent (nftables drop)",
         detection_s=detection,
-        error_window_s=window,
-        errors=len(errors),
+        error_window_s=error_window,
+        errors_in_window=window,
+        errors_at_readd=readd,
         requests=len(report.requests),
-        recovery_s=back_at - recovered_at,
+        recovery_s=back.after - recovered,
     )
     assert detection < BOUND_S
-    # A quarter of the requests of the window hashed to the silent edge: there must be some, or the
+    # About a quarter of the requests sent in the window hash to the silent edge: some must fail, or the
     # fault was not real.
-    assert errors, "silencing an edge must cost the requests sent to it before it is withdrawn"
-    assert window <= detection + 0.01
-    assert report.served_by(edge, since=back_at + 0.05) > 0, "the edge must serve again after recovery"
+    assert window > 0, "silencing an edge must cost the requests sent to it before it is withdrawn"
+    assert error_window <= detection
+    assert report.served_by(edge, since=back.after) > 0, "the edge must serve again after recovery"
 
 
 def test_edge_down_withdraws_within_1s_and_no_new_flow_reaches_it(lab: LabPlan) -> None:
     edge, prefix = "edge4", "198.51.100.0/24"
     gateway = edge_gateway(lab, edge)
-    with IPRoute(netns=lab.nodes["router"].netns) as ipr, request_stream(lab) as result:
+    with RouteWatch(lab.nodes["router"].netns, prefix) as watch, request_stream(lab) as result:
         try:
-            drained_at = time.monotonic()
-            seconds = routing.edge_down(E2E_LAB, edge)
-            gone_at = wait_for_hop(ipr, prefix, gateway, present=False, timeout=0)
+            drained = time.monotonic()
+            seconds = routing.edge_down(E2E_LAB, edge)  # what `invoke edge down` runs
+            withdrawn = watch.wait(gateway, present=False, since=drained, timeout=1)
             time.sleep(1.0)
             status = _cli("bgp", "status", "--json", "--lab", E2E_LAB)
         finally:
-            undrained_at = time.monotonic()
+            undrained = time.monotonic()
             up = _cli_run("edge", "up", edge, "--lab", E2E_LAB)
-        back_at = wait_for_hop(ipr, prefix, gateway, present=True, timeout=0)
+        back = watch.wait(gateway, present=True, since=undrained, timeout=5)
         time.sleep(0.5)
     (report,) = result
+    # The drained edge still serves what reaches it; only flows open while ECMP changes can fail.
+    window, readd = classify_errors(report, drained, withdrawn, back)
     report_line(
-        "invoke edge down edge4",
-        withdrawal_s=seconds,
-        errors=len(report.failed()),
+        "edge down edge4",
+        withdrawal_s=withdrawn.after - drained,
+        reported_s=seconds,
+        errors_at_withdrawal=window,
+        errors_at_readd=readd,
         requests=len(report.requests),
     )
-    assert up.returncode == 0, up.stdout
-    assert gone_at - drained_at < BOUND_S
-    assert report.served_by(edge, since=gone_at, until=undrained_at) == 0, (
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert withdrawn.after - drained < BOUND_S
+    assert report.served_by(edge, since=withdrawn.after, until=back.before) == 0, (
         "a new flow reached the drained edge"
     )
-    assert report.served_by(edge, since=back_at) > 0
+    assert report.served_by(edge, since=back.after) > 0
     sessions = {s["edge"]: s for s in status["sessions"]}
     assert sessions[edge]["drained"] is True and sessions[edge]["bgp_state"] == "Established"
     (route,) = [r for r in status["routes"] if r["prefix"] == prefix]
