@@ -23,6 +23,7 @@ from edgesim.load import load_topology
 from edgesim.mitigation import store as mitigation_store
 from edgesim.nodes import role_for
 from edgesim.plan import LabPlan, NodePlan, build_plan
+from edgesim.routing import announcements, kernel
 from edgesim.state import LabState, all_labs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -151,11 +152,18 @@ def _build(
         for role in roles:
             role.configure()
             progress.advance(stage)
+        if plan.routing == "bgp":
+            # BIRD reads its configuration when the supervisor starts it, so it must be written first.
+            announcements.write_all(plan, state.dir)
         stage = progress.add_task("services", total=len(services))
         mitigation_store.write(mitigation_store.rules_path(plan.lab), plan.mitigation)
         _start_supervisor(state)
         for node, svc in services:
             _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")
+            progress.advance(stage)
+        if plan.routing == "bgp":
+            stage = progress.add_task("BGP routes from the edges", total=1)
+            kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
             progress.advance(stage)
     state.mark("up")
 
@@ -174,12 +182,14 @@ def _connect(netns: str, listen: str) -> None:
 
 
 def wait_ready(lab: str) -> None:
-    """Wait until every service of a running lab accepts connections on its addresses."""
+    """Wait until every service of a running lab accepts connections, and the router has the edges' routes."""
     state = LabState(lab)
     plan = running_plan(lab)
     for node in plan.nodes.values():
         for svc in node.services:
             _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")
+    if plan.routing == "bgp":
+        kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
 
 
 def _start_supervisor(state: LabState) -> None:

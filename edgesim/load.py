@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation.rules import RuleSet, SynCookie, VipCap
 from edgesim.model import (
+    ANYCAST_POOLS,
     DESIGN_RANGES,
     LAB_NAME_MAX,
     NODE_NAME_MAX,
@@ -193,6 +194,7 @@ def check_topology(topology: Topology) -> list[Problem]:
         *_check_links(topology),
         *_check_vips(topology),
         *_check_mitigation(topology),
+        *_check_announce(topology),
     ]
 
 
@@ -321,4 +323,39 @@ def _check_mitigation(topology: Topology) -> list[Problem]:
                     "add it to the VIP's ports",
                 )
             )
+    return problems
+
+
+def _check_announce(topology: Topology) -> list[Problem]:
+    problems = []
+    owned = [getattr(topology.pools, name) for name in ANYCAST_POOLS]
+    owned_text = ", ".join(f"pools.{name} {net}" for name, net in zip(ANYCAST_POOLS, owned, strict=True))
+    for name, node in topology.nodes.items():
+        if node.announce and node.role != "edge":
+            problems.append(
+                Problem(
+                    f"nodes.{name}.announce",
+                    f"only edges announce prefixes, and {name} is a {node.role}",
+                    "remove `announce` from this node",
+                )
+            )
+            continue
+        seen: set[IPv4Network] = set()
+        for index, prefix in enumerate(node.announce):
+            where = f"nodes.{name}.announce[{index}]"
+            if not any(prefix.subnet_of(pool) for pool in owned):
+                problems.append(
+                    Problem(
+                        where,
+                        f"{prefix} is not a prefix this PoP owns, so {name} may not announce it",
+                        f"announce only inside {owned_text}",
+                    )
+                )
+            elif prefix == topology.pools.vips:
+                problems.append(
+                    Problem(where, f"{prefix} (pools.vips) is announced by every edge already", "remove it")
+                )
+            if prefix in seen:
+                problems.append(Problem(where, f"{prefix} is listed twice", "list each prefix once"))
+            seen.add(prefix)
     return problems

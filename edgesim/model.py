@@ -22,6 +22,8 @@ NodeName = Annotated[str, StringConstraints(pattern=NODE_NAME_PATTERN, max_lengt
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 Role = Literal["router", "edge", "host", "tenant", "customer"]
+# How the router learns the anycast prefixes: from the edges' BGP announcements (BIRD), or static routes.
+Routing = Literal["bgp", "static"]
 # Roles the schema reserves for later work (tenant namespaces, customer sites) but `plan` cannot build yet.
 RESERVED_ROLES = frozenset({"tenant", "customer"})
 
@@ -33,6 +35,9 @@ DESIGN_RANGES: dict[str, IPv4Network] = {
     "tenants": IPv4Network("203.0.113.0/24"),
     "internet": IPv4Network("100.64.0.0/10"),
 }
+
+# The pools whose prefixes belong to the PoP's edges: the only ones an edge may announce.
+ANYCAST_POOLS = ("vips", "gre", "tenants")
 
 
 class Strict(BaseModel):
@@ -65,6 +70,11 @@ class Node(Strict):
 
     role: Role = Field(description="router | edge | host (tenant and customer are reserved for later).")
     description: str = ""
+    announce: list[IPv4Network] = Field(
+        default_factory=list,
+        description="Edges only: prefixes this edge announces besides pools.vips (inside pools.vips, gre or "
+        "tenants); the router sends them to the edges announcing them.",
+    )
 
 
 class Link(Strict):
@@ -78,6 +88,11 @@ class Topology(Strict):
 
     lab: LabName = Field(description="Lab name: prefix of every namespace (`<lab>-<node>`).")
     description: str = ""
+    routing: Routing = Field(
+        "bgp",
+        description="bgp: the edges announce their prefixes to the router over BGP with BFD (BIRD); "
+        "static: the router gets fixed ECMP routes (hosts without BIRD).",
+    )
     pools: Pools = Field(default_factory=Pools)
     vips: list[Vip] = Field(min_length=1, description="Anycast VIPs served by every edge.")
     nodes: dict[NodeName, Node] = Field(min_length=1)

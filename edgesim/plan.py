@@ -11,12 +11,23 @@ from pydantic import BaseModel, ConfigDict
 from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation import store as mitigation_store
 from edgesim.mitigation.rules import RuleSet, build_rule_set
-from edgesim.model import Topology
+from edgesim.model import ANYCAST_POOLS, Topology
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1: the kernel refuses longer interface names
 IFNAME_PREFIX = "eth-"
 HTTP_MODULE = "edgesim.services.http_echo"
 XDP_AGENT_MODULE = "edgesim.mitigation.agent"
+# BGP between the router and the edges (private AS numbers): the edges of a PoP share one AS.
+ROUTER_ASN = 64512
+EDGE_ASN = 64513
+# BFD: a dead or silent neighbour is detected after multiplier x interval = 300 ms; BGP's hold time
+# (the RFC 4271 minimum, 3 s) is the fallback when BFD itself is broken.
+BFD_INTERVAL_MS = 100
+BFD_MULTIPLIER = 3
+BGP_HOLD_S = 3
+BGP_KEEPALIVE_S = 1
+# Each BIRD's files, relative to the lab's state directory (services run there; `down` removes it).
+BIRD_DIR = "bird"
 
 
 class Frozen(BaseModel):
@@ -62,6 +73,32 @@ class ServicePlan(Frozen):
         return [python, "-m", self.module, *self.args] if self.module else list(self.args)
 
 
+class BgpPeer(Frozen):
+    """A BGP session to a directly connected neighbour."""
+
+    node: str
+    address: str  # the neighbour's address on the link
+    local: str  # this node's address on the link
+    asn: int
+
+
+class BgpPlan(Frozen):
+    """A node's BIRD instance: AS, sessions, failure detection, filters, and its files."""
+
+    asn: int
+    router_id: str
+    peers: list[BgpPeer]
+    owned: list[str]  # the PoP's anycast pools: all the router accepts, all an edge may announce
+    bfd_interval_ms: int
+    bfd_multiplier: int
+    hold_s: int
+    keepalive_s: int
+    config: str  # files relative to the lab's state directory
+    socket: str
+    pidfile: str
+    announcements: str | None  # edges: the include file holding what the edge announces now
+
+
 class NodePlan(Frozen):
     """Everything needed to build and configure one node."""
 
@@ -76,6 +113,7 @@ class NodePlan(Frozen):
     services: list[ServicePlan]
     uplink: str | None  # the interface facing the router (None on the router itself)
     xdp_pass: list[str]  # interfaces that get a pass XDP program, so XDP_TX frames from the peer are received
+    bgp: BgpPlan | None = None  # routing: bgp — the node's BIRD instance
 
     def interface_to(self, peer: str) -> InterfacePlan:
         """This node's interface facing `peer`."""
@@ -102,6 +140,7 @@ class LabPlan(Frozen):
 
     lab: str
     netns_prefix: str
+    routing: str  # bgp | static
     vips: list[str]
     nodes: dict[str, NodePlan]
     links: list[LinkPlan]
@@ -216,6 +255,14 @@ def build_plan(topology: Topology) -> LabPlan:
     _check_ifnames(interfaces)
     # Every prefix the edges serve together; each is one ECMP route on the router over the edges serving it.
     edge_anycast = [str(topology.pools.vips)]
+    # What each edge serves: the common prefixes, and those the topology gives it alone.
+    anycast_of = {
+        name: [*edge_anycast, *(str(p) for p in node.announce)]
+        for name, node in topology.nodes.items()
+        if node.role == "edge"
+    }
+    owned = [str(getattr(topology.pools, pool)) for pool in ANYCAST_POOLS]
+    _check_owned(anycast_of, owned)
     nodes: dict[str, NodePlan] = {}
     for name, node in topology.nodes.items():
         uplinks = [i for i in interfaces[name] if i.peer_node == router]
@@ -224,12 +271,17 @@ def build_plan(topology: Topology) -> LabPlan:
         services: list[ServicePlan] = []
         anycast: list[str] = []
         xdp_pass: list[str] = []
+        bgp: BgpPlan | None = None
         if node.role == "router":
             edges = [i for i in interfaces[name] if topology.nodes[i.peer_node].role == "edge"]
-            hops = [NextHop(gateway=i.peer_address, ifname=i.name) for i in edges]
-            routes += [RoutePlan(dst=prefix, nexthops=hops) for prefix in edge_anycast]
             # Edges answer SYNs (and later forward packets) with XDP_TX: the receiving veth end needs XDP.
             xdp_pass = [i.name for i in edges]
+            # With BGP the router's anycast routes come only from the edges' announcements.
+            if topology.routing == "static":
+                routes += _anycast_routes(edges, anycast_of)
+            else:
+                bgp = _bgp_plan(name, ROUTER_ASN, edges, EDGE_ASN, owned, announcements=False)
+                services.append(_bird_service(bgp))
         else:
             uplink = uplinks[0]
             routes.append(
@@ -239,9 +291,12 @@ def build_plan(topology: Topology) -> LabPlan:
             )
         if node.role == "edge":
             loopback = [f"{vip}/32" for vip in vips]
-            anycast = list(edge_anycast)
+            anycast = anycast_of[name]
             services.append(_http_service(name, topology))
             services.append(_xdp_agent(lab, name, uplinks[0].name))
+            if topology.routing == "bgp":
+                bgp = _bgp_plan(name, EDGE_ASN, uplinks, ROUTER_ASN, owned, announcements=True)
+                services.append(_bird_service(bgp))
         nodes[name] = NodePlan(
             name=name,
             role=node.role,
@@ -254,10 +309,70 @@ def build_plan(topology: Topology) -> LabPlan:
             services=services,
             uplink=uplinks[0].name if uplinks else None,
             xdp_pass=xdp_pass,
+            bgp=bgp,
         )
     mitigation = build_rule_set(list(topology.mitigation.rules))
     return LabPlan(
-        lab=lab, netns_prefix=f"{lab}-", vips=vips, nodes=nodes, links=links, mitigation=mitigation
+        lab=lab,
+        netns_prefix=f"{lab}-",
+        routing=topology.routing,
+        vips=vips,
+        nodes=nodes,
+        links=links,
+        mitigation=mitigation,
+    )
+
+
+def _anycast_routes(edges: list[InterfacePlan], anycast_of: dict[str, list[str]]) -> list[RoutePlan]:
+    """Static routing: one route per anycast prefix, over every edge that serves it."""
+    prefixes = list(dict.fromkeys(p for served in anycast_of.values() for p in served))
+    return [
+        RoutePlan(
+            dst=prefix,
+            nexthops=[
+                NextHop(gateway=i.peer_address, ifname=i.name)
+                for i in edges
+                if prefix in anycast_of[i.peer_node]
+            ],
+        )
+        for prefix in prefixes
+    ]
+
+
+def _bgp_plan(
+    node: str, asn: int, links: list[InterfacePlan], peer_asn: int, owned: list[str], announcements: bool
+) -> BgpPlan:
+    """A BIRD instance with one eBGP session (and BFD) over each of `links`."""
+    peers = [
+        BgpPeer(node=i.peer_node, address=i.peer_address, local=i.address.split("/")[0], asn=peer_asn)
+        for i in links
+    ]
+    files = f"{BIRD_DIR}/{node}"
+    return BgpPlan(
+        asn=asn,
+        # Any address of the node is a unique router id; its first session's is the easiest to recognise.
+        router_id=peers[0].local,
+        peers=peers,
+        owned=owned,
+        bfd_interval_ms=BFD_INTERVAL_MS,
+        bfd_multiplier=BFD_MULTIPLIER,
+        hold_s=BGP_HOLD_S,
+        keepalive_s=BGP_KEEPALIVE_S,
+        config=f"{files}.conf",
+        socket=f"{files}.ctl",
+        pidfile=f"{files}.pid",
+        announcements=f"{files}.announce.conf" if announcements else None,
+    )
+
+
+def _bird_service(bgp: BgpPlan) -> ServicePlan:
+    # -f: stay in the foreground under the supervisor. Paths are relative to the lab's state directory,
+    # where the supervisor runs services. Readiness is the router's routes (checked by `up`), not a port.
+    return ServicePlan(
+        name="bird",
+        module=None,
+        args=["bird", "-f", "-c", bgp.config, "-s", bgp.socket, "-P", bgp.pidfile],
+        listens=[],
     )
 
 
@@ -282,6 +397,23 @@ def _xdp_agent(lab: str, edge: str, uplink: str) -> ServicePlan:
         str(sock),
     ]
     return ServicePlan(name="xdp", module=XDP_AGENT_MODULE, args=args, listens=[f"unix:{sock}"])
+
+
+def _check_owned(anycast_of: dict[str, list[str]], owned: list[str]) -> None:
+    """Refuse any edge prefix outside the PoP's anycast pools: whatever adds it, it never reaches BIRD."""
+    pools = [IPv4Network(p) for p in owned]
+    problems = [
+        Problem(
+            f"nodes.{edge}",
+            f"would announce {prefix}, which is not a prefix this PoP owns",
+            f"announce only inside {', '.join(owned)}",
+        )
+        for edge, prefixes in anycast_of.items()
+        for prefix in prefixes
+        if not any(IPv4Network(prefix).subnet_of(pool) for pool in pools)
+    ]
+    if problems:
+        raise EdgesimError(problems)
 
 
 def _check_ifnames(interfaces: dict[str, list[InterfacePlan]]) -> None:

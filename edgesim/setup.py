@@ -33,6 +33,7 @@ TOOLS = {
     "ethtool": "ethtool",
     "trafgen": "netsniff-ng",
     "tshark": "tshark",
+    "bird": "bird2",
 }
 # Root's tools live in sbin, which a user's PATH (or sudo's secure_path on some systems) may lack.
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")

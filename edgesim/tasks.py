@@ -15,6 +15,7 @@ from rich.table import Table
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
 from edgesim.mitigation import tasks as mitigation_tasks
+from edgesim.routing import tasks as routing_tasks
 from edgesim.taskutil import console, need_root, out, user_errors
 from edgesim.traffic import tasks as traffic_tasks
 
@@ -199,3 +200,5 @@ ns = Collection(
 # Each feature area brings its own sub-collection (`invoke <area> <task>`), defined in its own module as `ns`
 # and added here with one line: ns.add_collection(area_tasks.ns, name="area").
 ns.add_collection(mitigation_tasks.ns, name="mitigate")
+ns.add_collection(routing_tasks.bgp_ns, name="bgp")
+ns.add_collection(routing_tasks.edge_ns, name="edge")

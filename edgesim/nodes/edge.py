@@ -13,8 +13,12 @@ class Edge(NodeRole):
     role = "edge"
 
     def summary(self) -> str:
-        """Its services, where they listen, and the XDP program on its uplink."""
-        parts = [f"{s.name} on {', '.join(s.listens)}" for s in self.node.services if s.name != "xdp"]
+        """Its services, where they listen, its BGP announcements and the XDP program on its uplink."""
+        parts = [
+            f"{s.name} on {', '.join(s.listens)}" for s in self.node.services if s.listens and s.name != "xdp"
+        ]
+        if self.node.bgp is not None:
+            parts.append(f"bird: BGP AS {self.node.bgp.asn}, announces {', '.join(self.node.anycast)}")
         uplink = self.node.uplink
         xdp = loader.xdp_info(self.node.netns, uplink) if namespaces.exists(self.node.netns) else None
         parts.append(

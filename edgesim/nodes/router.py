@@ -1,4 +1,7 @@
-"""The router: spreads anycast prefixes over the edges with one ECMP route hashed on the L4 5-tuple."""
+"""The router: spreads anycast prefixes over the edges with one ECMP route hashed on the L4 5-tuple.
+
+With `routing: bgp` the routes come from the edges' announcements (its BIRD, started by the supervisor).
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,10 @@ class Router(NodeRole):
                 loader.attach_xdp(self.node.netns, ifname, pass_program_fd())
 
     def summary(self) -> str:
-        """The multipath routes it holds."""
+        """The multipath routes it holds, or where they come from (BGP)."""
+        if self.node.bgp is not None:
+            bgp = self.node.bgp
+            return f"bird: BGP AS {bgp.asn} with {len(bgp.peers)} edges, ECMP from their announcements"
         return "; ".join(
             f"ECMP {r.dst} over {len(r.nexthops)} edges" for r in self.node.routes if len(r.nexthops) > 1
         )

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -202,8 +203,18 @@ def _tx_packets(netns: str, ifname: str) -> int:
         return link.get("IFLA_STATS64")["tx_packets"]
 
 
-def launch(plan: LabPlan, kind: str, pps: int, seconds: float, vip: str | None = None) -> AttackReport:
-    """Run one attack from the attacker node and wait for it; pps 0 means as fast as trafgen goes."""
+def launch(
+    plan: LabPlan,
+    kind: str,
+    pps: int,
+    seconds: float,
+    vip: str | None = None,
+    stop: threading.Event | None = None,
+) -> AttackReport:
+    """Run one attack from the attacker node and wait for it; pps 0 means as fast as trafgen goes.
+
+    It ends after `seconds`, after pps x seconds packets, or as soon as `stop` is set, whichever is first.
+    """
     if kind not in ATTACKS:
         raise EdgesimError(Problem("kind", f"unknown attack {kind!r}", f"one of {', '.join(ATTACKS)}"))
     if not 0 < seconds <= MAX_SECONDS:
@@ -236,7 +247,11 @@ def launch(plan: LabPlan, kind: str, pps: int, seconds: float, vip: str | None =
         node.netns, argv, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
     )
     try:
-        process.wait(timeout=seconds)
+        deadline = time.monotonic() + seconds
+        while process.poll() is None:
+            if (stop is not None and stop.is_set()) or time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(argv, seconds)
+            time.sleep(0.05)
     except subprocess.TimeoutExpired:
         # Time is up before the count: stop it the way trafgen expects (it exits cleanly on SIGINT).
         os.killpg(process.pid, signal.SIGINT)
