@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgesim.errors import EdgesimError, Problem
-from edgesim.mitigation.rules import RuleSet, SynCookie, VipCap
+from edgesim.mitigation.rules import RULE_KINDS, RuleSet, SynCookie, VipCap
 from edgesim.model import (
     ANYCAST_POOLS,
     DESIGN_RANGES,
@@ -95,6 +95,8 @@ def _yaml_problem(err: yaml.YAMLError) -> Problem:
 def _location(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
+        if part in RULE_KINDS:
+            continue  # a discriminated union's tag, not a key the user wrote
         if isinstance(part, int):
             text += f"[{part}]"
         elif part == "[key]":
@@ -163,6 +165,15 @@ def _pydantic_problem(error: Any) -> Problem:
         return Problem(
             where, f"{json.dumps(given)} is not a valid name", _NAME_HINTS.get(field, error["msg"])
         )
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return Problem(
+            where,
+            f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}",
+            f"use one of {ctx.get('expected_tags')}",
+        )
+    if kind == "value_error":
+        return Problem(where, str(error["ctx"]["error"]), "see the README for this section's fields")
     if kind.startswith("ip_v4"):
         return Problem(
             where, f"{json.dumps(given)} is not {kind_text(kind)}", "e.g. 198.51.100.10 or 198.18.0.0/16"
