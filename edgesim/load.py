@@ -167,9 +167,10 @@ def _pydantic_problem(error: Any) -> Problem:
         )
     if kind == "union_tag_invalid":
         ctx = error.get("ctx", {})
+        field = str(ctx.get("discriminator", "kind")).strip("'")
         return Problem(
             where,
-            f"unknown {ctx.get('discriminator', 'kind')} {ctx.get('tag')!r}",
+            f"unknown {field} {ctx.get('tag')!r}",
             f"use one of {ctx.get('expected_tags')}",
         )
     if kind == "value_error":
