@@ -14,6 +14,7 @@ from rich.table import Table
 
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
+from edgesim.experiments import tasks as experiment_tasks
 from edgesim.taskutil import console, need_root, out, user_errors
 
 DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
@@ -194,3 +195,4 @@ def lint(c: Context) -> None:
 ns = Collection(setup, up, down, status, exec, plan, schema, test, lint)
 # Each feature area brings its own sub-collection (`invoke <area> <task>`), defined in its own module as `ns`
 # and added here with one line: ns.add_collection(area_tasks.ns, name="area").
+ns.add_collection(experiment_tasks.ns, name="experiment")
