@@ -9,11 +9,13 @@ from ipaddress import IPv4Network
 from pydantic import BaseModel, ConfigDict
 
 from edgesim.errors import EdgesimError, Problem
-from edgesim.model import Topology
+from edgesim.model import TcpProxy, Topology
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1: the kernel refuses longer interface names
 IFNAME_PREFIX = "eth-"
 HTTP_MODULE = "edgesim.services.http_echo"
+PROXY_MODULE = "edgesim.services.tcp_proxy"
+ORIGIN_MODULE = "edgesim.services.origin"
 
 
 class Frozen(BaseModel):
@@ -232,6 +234,15 @@ def build_plan(topology: Topology) -> LabPlan:
             loopback = [f"{vip}/32" for vip in vips]
             anycast = list(edge_anycast)
             services.append(_http_service(name, topology))
+            if topology.proxy is not None:
+                origin = interfaces[topology.proxy.origin][0].address.split("/")[0]
+                services.append(_proxy_service(name, topology, topology.proxy, origin))
+        if topology.proxy is not None and name == topology.proxy.origin:
+            address = interfaces[name][0].address.split("/")[0]
+            listen = f"{address}:{topology.proxy.origin_port}"
+            services.append(
+                ServicePlan(name="origin", module=ORIGIN_MODULE, args=["--listen", listen], listens=[listen])
+            )
         nodes[name] = NodePlan(
             name=name,
             role=node.role,
@@ -252,6 +263,30 @@ def _http_service(edge: str, topology: Topology) -> ServicePlan:
     for listen in listens:
         args += ["--listen", listen]
     return ServicePlan(name="http", module=HTTP_MODULE, args=args, listens=listens)
+
+
+def _proxy_service(edge: str, topology: Topology, proxy: TcpProxy, origin: str) -> ServicePlan:
+    listens = [f"{vip.address}:{proxy.port}" for vip in topology.vips]
+    args = ["--name", edge]
+    for listen in listens:
+        args += ["--listen", listen]
+    args += [
+        "--origin",
+        f"{origin}:{proxy.origin_port}",
+        "--keepidle",
+        str(proxy.keepalive.idle_s),
+        "--keepintvl",
+        str(proxy.keepalive.interval_s),
+        "--keepcnt",
+        str(proxy.keepalive.count),
+        "--user-timeout-ms",
+        str(proxy.effective_user_timeout_ms()),
+        "--min-drain",
+        str(proxy.min_drain_bytes_per_s),
+        "--drain-window",
+        str(proxy.drain_window_s),
+    ]
+    return ServicePlan(name="proxy", module=PROXY_MODULE, args=args, listens=listens)
 
 
 def _check_ifnames(interfaces: dict[str, list[InterfacePlan]]) -> None:

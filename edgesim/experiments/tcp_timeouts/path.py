@@ -17,7 +17,7 @@ from edgesim.errors import EdgesimError, Problem
 class PathControl:
     """Drop rules for one pair's path through the router; `restore` removes them all."""
 
-    def __init__(self, router_netns: str, table: str, client_if: str, server_if: str) -> None:
+    def __init__(self, router_netns: str, table: str, client_if: str = "", server_if: str = "") -> None:
         self.netns = router_netns
         self.table = table
         self.client_if = client_if  # the router's interface towards the client
@@ -51,6 +51,11 @@ class PathControl:
         """Drop everything between the two ends, both ways: the peer seems to vanish."""
         self._add(f'iifname "{self.client_if}" oifname "{self.server_if}"', "client → server")
         self._add(f'iifname "{self.server_if}" oifname "{self.client_if}"', "server → client")
+
+    def drop_flow(self, address: str, port: int) -> None:
+        """Drop one connection both ways, by its client's address and port: that client seems to vanish."""
+        self._add(f"ip saddr {address} tcp sport {port}", f"from {address}:{port}")
+        self._add(f"ip daddr {address} tcp dport {port}", f"to {address}:{port}")
 
     def restore(self) -> None:
         """Remove the pair's table: the path forwards everything again."""

@@ -8,20 +8,14 @@ count, the backoff, or the timer being re-armed to a new expiry; and a CLOSED en
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyroute2.netlink import NETLINK_SOCK_DIAG
-from pyroute2.netlink.diag import SS_ALL, DiagSocket, MarshalDiag
-from pyroute2.netlink.nlsocket import NetlinkSocket
-
-from edgesim import namespaces
 from edgesim.experiments.tcp_timeouts.records import TimerSample
+from edgesim.sockdiag import NamespaceDiagSocket
 
-INET_DIAG_INFO = 2  # extension bit (1 << (INET_DIAG_INFO - 1)): struct tcp_info for full sockets
 TIMERS = {0: "off", 1: "on", 2: "keepalive", 3: "timewait", 4: "persist"}
 STATES = {
     1: "ESTABLISHED",
@@ -38,17 +32,6 @@ STATES = {
 }
 INTERVAL_S = 0.02
 REARM_S = 0.05  # a new expiry further than this from the previous one is a re-armed timer
-
-
-class NamespaceDiagSocket(DiagSocket):
-    """pyroute2's DiagSocket, opened inside a network namespace (DiagSocket itself takes no netns)."""
-
-    def __init__(self, netns: str) -> None:
-        # A socket belongs to the namespace of the thread that creates it; pyroute2 then uses it as given.
-        with namespaces.inside(netns):
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
-        NetlinkSocket.__init__(self, NETLINK_SOCK_DIAG, use_socket=sock)
-        self.set_marshal(MarshalDiag())
 
 
 @dataclass(frozen=True)
@@ -91,15 +74,8 @@ def _decode(msg: dict) -> SocketState:
     )
 
 
-def _open(netns: str) -> NamespaceDiagSocket:
-    diag = NamespaceDiagSocket(netns)
-    diag.bind()
-    return diag
-
-
 def _query(diag: NamespaceDiagSocket, port: int) -> list[SocketState]:
-    messages = diag.get_sock_stats(family=socket.AF_INET, states=SS_ALL, extensions=1 << (INET_DIAG_INFO - 1))
-    return [s for s in map(_decode, messages) if port in (s.sport, s.dport)]
+    return [s for s in map(_decode, diag.tcp()) if port in (s.sport, s.dport)]
 
 
 class Sampler:
@@ -113,7 +89,7 @@ class Sampler:
         self.netns = netns
         # pyroute2 sockets belong to the thread that made them: one for the sampler thread (made there), one
         # for the thread that owns the Sampler (for `query`).
-        self._diag = _open(netns)
+        self._diag = NamespaceDiagSocket(netns)
         self._last: dict[tuple[int, int], tuple[TimerSample, float | None]] = {}
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -126,7 +102,7 @@ class Sampler:
         return _query(self._diag, self.port)
 
     def _run(self) -> None:
-        diag = _open(self.netns)
+        diag = NamespaceDiagSocket(self.netns)
         self._ready.set()
         try:
             self._loop(diag)
