@@ -11,8 +11,10 @@ on a loaded 2-core machine. The number of retransmissions or probes seen on the 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from edgesim.experiments.tcp_timeouts import runner
 from edgesim.experiments.tcp_timeouts.cases import CASES
 from edgesim.experiments.tcp_timeouts.records import CaseResult
 from edgesim.lab import REPO_ROOT
+from edgesim.state import LabState
 from tests.conftest import TCP_CLI_LAB, TCP_LAB, leftovers, require_root
 
 
@@ -119,3 +122,25 @@ def test_bad_parameters_are_user_errors() -> None:
     assert done.returncode == 1
     assert "error: --param tcp_retries2: 'lots' is not a whole number" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_during_the_experiment_leaves_nothing() -> None:
+    require_root()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "edgesim", "experiment", "tcp-timeouts", "--lab", TCP_CLI_LAB, "--plots", ""],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    state = LabState(TCP_CLI_LAB)
+    deadline = time.monotonic() + 30
+    while (state.read() or {}).get("phase") != "up":
+        assert time.monotonic() < deadline and run.poll() is None, "the experiment's lab never came up"
+        time.sleep(0.05)
+    time.sleep(1.0)  # cases are running: sockets, captures, nftables rules, changed sysctls
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 130, output
+    assert "interrupted" in output
+    assert leftovers(TCP_CLI_LAB) == []
