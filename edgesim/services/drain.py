@@ -1,7 +1,8 @@
 """The drain-pace check: is a connection's unsent backlog shrinking at least at the minimum pace?
 
-A connection is judged only while it is backlogged (bytes wait unsent in the kernel): the bytes that left the
-unsent queue over the last window are what the writer added minus how much the queue grew. A peer that stopped
+A connection is judged only while it is backlogged (bytes wait unsent, in the kernel or in the writer): the
+bytes that left the kernel's unsent queue over the last window are what the writer added minus how much the
+queue grew. A peer that stopped
 reading, or vanished, drains nothing and is cut after one window; a slow reader that keeps the pace is never
 cut; a connection with nothing waiting (idle, or a peer that keeps up) is not judged at all.
 """
@@ -29,9 +30,13 @@ class DrainMonitor:
         self.window = window_s
         self.samples: deque[Sample] = deque()
 
-    def observe(self, t: float, written: int, notsent: int) -> float | None:
-        """Add a sample; the drain rate (bytes/s) over the last window if below the minimum, else None."""
-        if notsent == 0:
+    def observe(self, t: float, written: int, notsent: int, waiting: int = 0) -> float | None:
+        """Add a sample; the drain rate (bytes/s) over the last window if below the minimum, else None.
+
+        `waiting`: bytes the writer holds that the kernel has not taken yet (it counts as backlog: a window
+        that opens wide can empty the kernel's queue for a moment before the writer refills it).
+        """
+        if notsent == 0 and waiting == 0:
             # The peer caught up: whatever came before says nothing about the next stall.
             self.samples.clear()
             return None

@@ -69,6 +69,13 @@ def abort(sock: socket.socket) -> None:
     sock.close()
 
 
+class SideFailed(Exception):
+    """A socket of the connection failed (reset, timed out): which side, and the error."""
+
+    def __init__(self, side: str, error: OSError) -> None:
+        super().__init__(f"{side} side failed: {error.strerror or error}")
+
+
 class Side:
     """One socket of a proxied connection and what the proxy wrote into it."""
 
@@ -76,6 +83,7 @@ class Side:
         self.name = name
         self.sock = sock
         self.written = 0
+        self.waiting = 0  # bytes the proxy holds for this socket that it has not taken yet
         self.monitor = DrainMonitor(settings.min_drain, settings.drain_window)
 
 
@@ -121,18 +129,14 @@ class Connection:
         if watch in done:
             return watch.result()
         error = pumps.exception() if pumps in done else None
-        if error is None:
-            return None
-        name = getattr(error, "side", "?")
-        return f"{name} side failed: {error.strerror or error}" if isinstance(error, OSError) else str(error)
+        return None if error is None else str(error)
 
     async def _pump(self, src: Side, dst: Side) -> None:
         while True:
             try:
                 data = await self.loop.sock_recv(src.sock, CHUNK)
             except OSError as err:
-                err.side = src.name  # type: ignore[attr-defined]
-                raise
+                raise SideFailed(src.name, err) from err
             if not data:
                 try:
                     dst.sock.shutdown(socket.SHUT_WR)
@@ -142,8 +146,7 @@ class Connection:
             try:
                 await self._send(dst, data)
             except OSError as err:
-                err.side = dst.name  # type: ignore[attr-defined]
-                raise
+                raise SideFailed(dst.name, err) from err
 
     async def _send(self, side: Side, data: bytes) -> None:
         view = memoryview(data)
@@ -151,10 +154,12 @@ class Connection:
             try:
                 sent = side.sock.send(view)
             except BlockingIOError:
+                side.waiting = len(view)
                 await self._writable(side.sock)
                 continue
             side.written += sent
             view = view[sent:]
+        side.waiting = 0
 
     async def _writable(self, sock: socket.socket) -> None:
         # With TCP_NOTSENT_LOWAT the socket turns writable only once its unsent bytes fall below the mark.
@@ -178,7 +183,7 @@ class Connection:
                     notsent = tcp_info(side.sock).notsent_bytes or 0
                 except OSError as err:
                     return f"{side.name} side gone: {err.strerror}"
-                rate = side.monitor.observe(now, side.written, notsent)
+                rate = side.monitor.observe(now, side.written, notsent, side.waiting)
                 if rate is not None:
                     return (
                         f"{side.name} side drains {rate:.0f} B/s, below the minimum "

@@ -51,6 +51,12 @@ def test_a_connection_with_nothing_unsent_is_not_judged() -> None:
     assert all(monitor.observe(t * STEP, 1000, 0) is None for t in range(100))
 
 
+def test_a_momentarily_empty_kernel_queue_is_still_a_backlog_while_the_writer_waits() -> None:
+    monitor = DrainMonitor(MIN, WINDOW)
+    verdicts = [monitor.observe(t * STEP, 0, 0 if t % 4 == 0 else 5000, waiting=30000) for t in range(20)]
+    assert verdicts[-1] == 0.0  # nothing drained for 4.75 s: cut, empty samples or not
+
+
 def test_catching_up_resets_the_window() -> None:
     monitor = DrainMonitor(MIN, WINDOW)
     for t in range(15):  # 3.5 s stalled with a backlog…

@@ -6,6 +6,7 @@ import errno as errno_module
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edgesim import namespaces
@@ -144,12 +145,14 @@ class CaseContext:
         sock.listen(8)
         return sock
 
-    def wait_for(self, sampler: Sampler, test: object, timeout: float) -> SocketState | None:
-        """Poll a node's sockets until one passes `test` (a callable on SocketState); None on timeout."""
+    def wait_for(
+        self, sampler: Sampler, test: Callable[[SocketState], bool], timeout: float
+    ) -> SocketState | None:
+        """Poll a node's sockets until one passes `test`; None on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for state in sampler.query():
-                if test(state):  # type: ignore[operator]
+                if test(state):
                     return state
             time.sleep(POLL_S)
         return None

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from edgesim.experiments.tcp_timeouts.records import TimerSample
 from edgesim.sockdiag import NamespaceDiagSocket
@@ -50,8 +51,8 @@ class SocketState:
     srtt_ms: float | None
 
 
-def _decode(msg: dict) -> SocketState:
-    info = msg.get_attr("INET_DIAG_INFO")  # type: ignore[attr-defined]
+def _decode(msg: Any) -> SocketState:
+    info = msg.get_attr("INET_DIAG_INFO")
     timer = TIMERS.get(msg["idiag_timer"], str(msg["idiag_timer"]))
     if info is not None:
         retransmits, probes = info["tcpi_retransmits"], info["tcpi_probes"]
