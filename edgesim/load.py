@@ -179,7 +179,9 @@ def _pydantic_problem(error: Any) -> Problem:
         return Problem(
             where, f"{json.dumps(given)} is not {kind_text(kind)}", "e.g. 198.51.100.10 or 198.18.0.0/16"
         )
-    return Problem(where, error["msg"][0].lower() + error["msg"][1:], _GENERIC_HINTS.get(kind, ""))
+    field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    hint = _FIELD_HINTS.get(field) if kind in _BOUND_KINDS else None
+    return Problem(where, error["msg"][0].lower() + error["msg"][1:], hint or _GENERIC_HINTS.get(kind, ""))
 
 
 def kind_text(kind: str) -> str:
@@ -187,6 +189,16 @@ def kind_text(kind: str) -> str:
     return "an IPv4 network (host bits must be zero)" if "network" in kind else "an IPv4 address"
 
 
+# Bounds of numeric settings other than ports: the hint names the setting and its range.
+_BOUND_KINDS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+_FIELD_HINTS = {
+    "idle_s": "TCP_KEEPIDLE is 1-32767 seconds",
+    "interval_s": "TCP_KEEPINTVL is 1-32767 seconds",
+    "count": "TCP_KEEPCNT is 1-127 probes",
+    "user_timeout_ms": "TCP_USER_TIMEOUT is a positive number of milliseconds",
+    "min_drain_bytes_per_s": "a positive number of bytes per second",
+    "drain_window_s": "a positive number of seconds, at most 3600",
+}
 _GENERIC_HINTS = {
     "too_short": "add at least one entry",
     "int_parsing": "write a whole number",
@@ -207,6 +219,7 @@ def check_topology(topology: Topology) -> list[Problem]:
         *_check_vips(topology),
         *_check_mitigation(topology),
         *_check_announce(topology),
+        *_check_proxy(topology),
     ]
 
 
@@ -370,4 +383,35 @@ def _check_announce(topology: Topology) -> list[Problem]:
             if prefix in seen:
                 problems.append(Problem(where, f"{prefix} is listed twice", "list each prefix once"))
             seen.add(prefix)
+    return problems
+
+
+def _check_proxy(topology: Topology) -> list[Problem]:
+    proxy = topology.proxy
+    if proxy is None:
+        return []
+    problems = []
+    origin = topology.nodes.get(proxy.origin)
+    hosts = ", ".join(topology.nodes_with_role("host")) or "none yet"
+    if origin is None:
+        problems.append(
+            Problem("proxy.origin", f"unknown node '{proxy.origin}'", f"name a host node ({hosts})")
+        )
+    elif origin.role != "host":
+        problems.append(
+            Problem(
+                "proxy.origin",
+                f"'{proxy.origin}' has role {origin.role}, not host",
+                f"name a host node ({hosts})",
+            )
+        )
+    for index, vip in enumerate(topology.vips):
+        if proxy.port in vip.ports:
+            problems.append(
+                Problem(
+                    "proxy.port",
+                    f"{proxy.port} is already served by the edges' HTTP service on vips[{index}]",
+                    "pick a port that no VIP lists",
+                )
+            )
     return problems

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation import store as mitigation_store
 from edgesim.mitigation.rules import RuleSet, build_rule_set
-from edgesim.model import ANYCAST_POOLS, Topology
+from edgesim.model import ANYCAST_POOLS, TcpProxy, Topology
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1: the kernel refuses longer interface names
 IFNAME_PREFIX = "eth-"
@@ -28,6 +28,8 @@ BGP_HOLD_S = 3
 BGP_KEEPALIVE_S = 1
 # Each BIRD's files, relative to the lab's state directory (services run there; `down` removes it).
 BIRD_DIR = "bird"
+PROXY_MODULE = "edgesim.services.tcp_proxy"
+ORIGIN_MODULE = "edgesim.services.origin"
 
 
 class Frozen(BaseModel):
@@ -112,7 +114,8 @@ class NodePlan(Frozen):
     routes: list[RoutePlan]
     services: list[ServicePlan]
     uplink: str | None  # the interface facing the router (None on the router itself)
-    xdp_pass: list[str]  # interfaces that get a pass XDP program, so XDP_TX frames from the peer are received
+    # Interfaces that get a pass XDP program, so that XDP_TX frames from their peer are received.
+    xdp_pass: list[str]
     bgp: BgpPlan | None = None  # routing: bgp — the node's BIRD instance
 
     def interface_to(self, peer: str) -> InterfacePlan:
@@ -297,6 +300,15 @@ def build_plan(topology: Topology) -> LabPlan:
             if topology.routing == "bgp":
                 bgp = _bgp_plan(name, EDGE_ASN, uplinks, ROUTER_ASN, owned, announcements=True)
                 services.append(_bird_service(bgp))
+            if topology.proxy is not None:
+                origin = interfaces[topology.proxy.origin][0].address.split("/")[0]
+                services.append(_proxy_service(name, topology, topology.proxy, origin))
+        if topology.proxy is not None and name == topology.proxy.origin:
+            address = interfaces[name][0].address.split("/")[0]
+            listen = f"{address}:{topology.proxy.origin_port}"
+            services.append(
+                ServicePlan(name="origin", module=ORIGIN_MODULE, args=["--listen", listen], listens=[listen])
+            )
         nodes[name] = NodePlan(
             name=name,
             role=node.role,
@@ -414,6 +426,30 @@ def _check_owned(anycast_of: dict[str, list[str]], owned: list[str]) -> None:
     ]
     if problems:
         raise EdgesimError(problems)
+
+
+def _proxy_service(edge: str, topology: Topology, proxy: TcpProxy, origin: str) -> ServicePlan:
+    listens = [f"{vip.address}:{proxy.port}" for vip in topology.vips]
+    args = ["--name", edge]
+    for listen in listens:
+        args += ["--listen", listen]
+    args += [
+        "--origin",
+        f"{origin}:{proxy.origin_port}",
+        "--keepidle",
+        str(proxy.keepalive.idle_s),
+        "--keepintvl",
+        str(proxy.keepalive.interval_s),
+        "--keepcnt",
+        str(proxy.keepalive.count),
+        "--user-timeout-ms",
+        str(proxy.effective_user_timeout_ms()),
+        "--min-drain",
+        str(proxy.min_drain_bytes_per_s),
+        "--drain-window",
+        str(proxy.drain_window_s),
+    ]
+    return ServicePlan(name="proxy", module=PROXY_MODULE, args=args, listens=listens)
 
 
 def _check_ifnames(interfaces: dict[str, list[InterfacePlan]]) -> None:

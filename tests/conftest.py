@@ -16,7 +16,9 @@ TEST_PREFIX = os.environ.get("EDGESIM_TEST_PREFIX", "e")
 E2E_LAB = f"{TEST_PREFIX}test"
 CRASH_LAB = f"{TEST_PREFIX}crash"
 STATIC_LAB = f"{TEST_PREFIX}static"
-TEST_LABS = (E2E_LAB, CRASH_LAB, STATIC_LAB)
+TCP_LAB = f"{TEST_PREFIX}tcp"  # the TCP timeout experiment's own lab
+TCP_CLI_LAB = f"{TEST_PREFIX}tcpcli"
+TEST_LABS = (E2E_LAB, CRASH_LAB, STATIC_LAB, TCP_LAB, TCP_CLI_LAB)
 
 
 def require_root() -> None:

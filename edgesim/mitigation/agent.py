@@ -38,6 +38,7 @@ class Agent:
         self.bpf = loader.compile_program(PROGRAM)
         self.prog_fd = loader.load_xdp(self.bpf, ENTRY)
         self.rule_set = RuleSet()
+        self.synproxy_applied = False
         self.mode = ""
 
     def start(self, mode: str) -> None:
@@ -53,10 +54,11 @@ class Agent:
             taken = [r.slot for r in new.rules if old_labels.get(r.slot) != r.rule.label()]
             maps.clear_counters(self.bpf, taken)
             changes = maps.apply(self.bpf, maps.contents_for(new))
-            protected = [
-                (IPv4Address(r.rule.vip), r.rule.port) for r in new.rules if isinstance(r.rule, SynCookie)
-            ]
-            synproxy.install(protected)
+            # Only a change of the protected VIP:ports touches nftables: replacing the synproxy table under
+            # handshakes in progress would break them.
+            if _protected(new) != _protected(self.rule_set) or not self.synproxy_applied:
+                synproxy.install(_protected(new))
+                self.synproxy_applied = True
             self.rule_set = new
             return {"changes": changes, "rules": len(new.rules)}
 
@@ -88,6 +90,11 @@ class Agent:
         """Detach and remove the synproxy table; the maps go with the process."""
         loader.detach_xdp(self.netns, self.uplink)
         synproxy.remove()
+
+
+def _protected(rule_set: RuleSet) -> list[tuple[IPv4Address, int]]:
+    """The VIP:ports a rule set protects with SYN cookies."""
+    return [(IPv4Address(r.rule.vip), r.rule.port) for r in rule_set.rules if isinstance(r.rule, SynCookie)]
 
 
 def serve(agent: Agent, path: Path) -> socketserver.UnixStreamServer:

@@ -11,5 +11,7 @@ class Host(NodeRole):
     role = "host"
 
     def summary(self) -> str:
-        """Hosts run nothing until a test or a task starts traffic."""
+        """What the host serves (an origin server), or that it is a traffic source."""
+        if self.node.services:
+            return "; ".join(f"{s.name} on {', '.join(s.listens)}" for s in self.node.services)
         return "traffic source"

@@ -1,0 +1,1 @@
+"""Experiments: measurements that run in a lab of their own and report what the kernel really does."""

@@ -1,0 +1,280 @@
+"""The edges' layer-4 TCP proxy: accepts on the VIP, connects to the origin, copies bytes both ways.
+
+Run by the lab supervisor on every edge, e.g. `python -m edgesim.services.tcp_proxy --name edge1
+--listen 198.51.100.10:8080 --origin 100.64.0.7:9000 --keepidle 4 --keepintvl 2 --keepcnt 3
+--user-timeout-ms 10000 --min-drain 16384 --drain-window 2`.
+
+Both sockets of a connection (client side and origin side) use the settings that make a vanished peer visible:
+- keepalive on (TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT), so an idle connection probes its peer;
+- TCP_USER_TIMEOUT = KEEPIDLE + KEEPINTVL x KEEPCNT (unless configured), so a connection with data in flight
+  gives up on the same schedule instead of retransmitting for ~15 minutes (tcp_retries2); with it set, the
+  kernel ends an idle connection when the user timeout has passed and a keepalive probe is unanswered;
+- TCP_NOTSENT_LOWAT, so unsent data waits in the proxy (where it is counted) rather than piling up in the
+  kernel;
+- the drain-pace check (edgesim.services.drain): every few hundred ms the proxy reads tcpi_notsent_bytes
+  (TCP_INFO) and closes a connection whose unsent backlog does not drain at the minimum pace over the window.
+  The user timeout alone cannot catch a peer that still ACKs but reads nothing (a zero window), and must not
+  cut one that reads slowly but steadily; this check does both.
+A connection that fails is aborted on both sides (RST), so nothing lingers on the edge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import socket
+import struct
+import sys
+from dataclasses import dataclass
+
+from edgesim.services.drain import DrainMonitor
+from edgesim.tcpinfo import tcp_info
+
+CHUNK = 65536
+CHECK_S = 0.25  # how often the drain pace is sampled
+NOTSENT_LOWAT = 16384
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The proxy's socket settings and drain-pace check."""
+
+    origin: tuple[str, int]
+    keepidle: int
+    keepintvl: int
+    keepcnt: int
+    user_timeout_ms: int
+    min_drain: int
+    drain_window: float
+
+
+def configure(sock: socket.socket, settings: Settings) -> None:
+    """Keepalive, user timeout and low-water mark of unsent data, on one socket."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, settings.keepidle)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, settings.keepintvl)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, settings.keepcnt)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, settings.user_timeout_ms)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
+
+
+def abort(sock: socket.socket) -> None:
+    """Close with a RST: no FIN_WAIT or orphan retransmissions towards a peer that is gone."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass  # the kernel already closed it
+    sock.close()
+
+
+class SideFailed(Exception):
+    """A socket of the connection failed (reset, timed out): which side, and the error."""
+
+    def __init__(self, side: str, error: OSError) -> None:
+        super().__init__(f"{side} side failed: {error.strerror or error}")
+
+
+class Side:
+    """One socket of a proxied connection and what the proxy wrote into it."""
+
+    def __init__(self, name: str, sock: socket.socket, settings: Settings) -> None:
+        self.name = name
+        self.sock = sock
+        self.written = 0
+        self.waiting = 0  # bytes the proxy holds for this socket that it has not taken yet
+        self.monitor = DrainMonitor(settings.min_drain, settings.drain_window)
+        self.user_timeout_ms = settings.user_timeout_ms  # as set on the socket now
+
+    def judge_by_drain(self, backlogged: bool, configured_ms: int) -> None:
+        """While bytes wait unsent, the drain check is the judge: lift TCP_USER_TIMEOUT, restore it after.
+
+        The kernel's user timeout also bounds zero-window probing, counted from the first probe of a stall
+        and not reset by answered probes; a receiver reading slowly keeps its window near zero, so the
+        kernel would kill a slow but progressing client. The drain check cuts one that does not progress.
+        """
+        wanted = 0 if backlogged else configured_ms
+        if wanted != self.user_timeout_ms:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, wanted)
+            self.user_timeout_ms = wanted
+
+
+class Connection:
+    """A client connection and its origin connection, copied both ways until one end is done or fails."""
+
+    def __init__(self, client: socket.socket, peer: str, settings: Settings, label: str) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.settings = settings
+        self.label = f"{label} {peer}"
+        self.client = Side("client", client, settings)
+        self.origin: Side | None = None
+
+    async def run(self) -> None:
+        """Connect to the origin, copy, watch the drain pace; close both sides at the end."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        configure(sock, self.settings)
+        self.origin = Side("origin", sock, self.settings)
+        try:
+            await asyncio.wait_for(self.loop.sock_connect(sock, self.settings.origin), CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            self._log(f"origin {self.settings.origin[0]}:{self.settings.origin[1]} unreachable: {err}")
+            abort(sock)
+            abort(self.client.sock)
+            return
+        pumps = asyncio.gather(self._pump(self.client, self.origin), self._pump(self.origin, self.client))
+        watch = asyncio.ensure_future(self._watch())
+        done, _ = await asyncio.wait({pumps, watch}, return_when=asyncio.FIRST_COMPLETED)
+        reason = self._reason(pumps, watch, done)
+        for task in (pumps, watch):
+            task.cancel()
+        # Let the cancelled socket operations unregister their file descriptors before the sockets close.
+        await asyncio.gather(pumps, watch, return_exceptions=True)
+        for side in (self.client, self.origin):
+            if reason:
+                abort(side.sock)
+            else:
+                side.sock.close()
+        self._log(f"closed: {reason or 'both ends done'}")
+
+    def _reason(self, pumps: asyncio.Future, watch: asyncio.Future, done: set[asyncio.Future]) -> str | None:
+        if watch in done:
+            return watch.result()
+        error = pumps.exception() if pumps in done else None
+        return None if error is None else str(error)
+
+    async def _pump(self, src: Side, dst: Side) -> None:
+        while True:
+            try:
+                data = await self.loop.sock_recv(src.sock, CHUNK)
+            except OSError as err:
+                raise SideFailed(src.name, err) from err
+            if not data:
+                try:
+                    dst.sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass  # the other side is already gone; its own pump reports why
+                return
+            try:
+                await self._send(dst, data)
+            except OSError as err:
+                raise SideFailed(dst.name, err) from err
+
+    async def _send(self, side: Side, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                sent = side.sock.send(view)
+            except BlockingIOError:
+                side.waiting = len(view)
+                await self._writable(side.sock)
+                continue
+            side.written += sent
+            view = view[sent:]
+        side.waiting = 0
+
+    async def _writable(self, sock: socket.socket) -> None:
+        # With TCP_NOTSENT_LOWAT the socket turns writable only once its unsent bytes fall below the mark.
+        ready = self.loop.create_future()
+        fd = sock.fileno()
+        self.loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            self.loop.remove_writer(fd)
+
+    async def _watch(self) -> str:
+        sides = [self.client, self.origin]
+        while True:
+            await asyncio.sleep(CHECK_S)
+            now = self.loop.time()
+            for side in sides:
+                if side is None:
+                    continue
+                try:
+                    notsent = tcp_info(side.sock).notsent_bytes or 0
+                    side.judge_by_drain(notsent > 0 or side.waiting > 0, self.settings.user_timeout_ms)
+                except OSError as err:
+                    return f"{side.name} side gone: {err.strerror}"
+                rate = side.monitor.observe(now, side.written, notsent, side.waiting)
+                if rate is not None:
+                    return (
+                        f"{side.name} side drains {rate:.0f} B/s, below the minimum "
+                        f"{self.settings.min_drain} B/s over {self.settings.drain_window:g} s"
+                    )
+
+    def _log(self, message: str) -> None:
+        print(f"{self.label}: {message}", flush=True)
+
+
+async def serve(name: str, listens: list[str], settings: Settings) -> None:
+    """Accept on every address until SIGTERM/SIGINT, one Connection per client."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    listeners = []
+    for listen in listens:
+        host, port = listen.rsplit(":", 1)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+        sock.listen(1024)
+        sock.setblocking(False)
+        listeners.append(sock)
+    connections: set[asyncio.Task] = set()
+
+    async def accept(listener: socket.socket) -> None:
+        while True:
+            client, (address, port) = await loop.sock_accept(listener)
+            client.setblocking(False)
+            configure(client, settings)
+            task = asyncio.ensure_future(Connection(client, f"{address}:{port}", settings, name).run())
+            connections.add(task)
+            task.add_done_callback(connections.discard)
+
+    acceptors = [asyncio.ensure_future(accept(listener)) for listener in listeners]
+    print(
+        f"{name}: TCP proxy on {', '.join(listens)} → {settings.origin[0]}:{settings.origin[1]} "
+        f"(keepalive {settings.keepidle}+{settings.keepintvl}x{settings.keepcnt} s, "
+        f"user timeout {settings.user_timeout_ms} ms, min drain {settings.min_drain} B/s "
+        f"over {settings.drain_window:g} s)",
+        flush=True,
+    )
+    await stop.wait()
+    for task in [*acceptors, *connections]:
+        task.cancel()
+    for listener in listeners:
+        listener.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True, help="node name, for the log")
+    parser.add_argument("--listen", action="append", required=True, help="address:port (repeatable)")
+    parser.add_argument("--origin", required=True, help="origin server address:port")
+    parser.add_argument("--keepidle", type=int, default=4, help="TCP_KEEPIDLE (s)")
+    parser.add_argument("--keepintvl", type=int, default=2, help="TCP_KEEPINTVL (s)")
+    parser.add_argument("--keepcnt", type=int, default=3, help="TCP_KEEPCNT")
+    parser.add_argument("--user-timeout-ms", type=int, help="TCP_USER_TIMEOUT (default: idle + intvl x cnt)")
+    parser.add_argument("--min-drain", type=int, default=16384, help="minimum drain pace (bytes/s)")
+    parser.add_argument("--drain-window", type=float, default=2.0, help="window of the drain check (s)")
+    args = parser.parse_args(argv)
+    host, port = args.origin.rsplit(":", 1)
+    settings = Settings(
+        origin=(host, int(port)),
+        keepidle=args.keepidle,
+        keepintvl=args.keepintvl,
+        keepcnt=args.keepcnt,
+        user_timeout_ms=args.user_timeout_ms or 1000 * (args.keepidle + args.keepintvl * args.keepcnt),
+        min_drain=args.min_drain,
+        drain_window=args.drain_window,
+    )
+    asyncio.run(serve(args.name, args.listen, settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
