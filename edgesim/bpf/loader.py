@@ -125,7 +125,10 @@ def _load(program: bcc.BPF, function: str, prog_type: int, kind: str) -> int:
             failure = None
     if failure is not None:
         raise EdgesimError(
-            [Problem(function, f"the kernel rejected the {kind} program: {failure}"), *_output_problems(output)]
+            [
+                Problem(function, f"the kernel rejected the {kind} program: {failure}"),
+                *_output_problems(output),
+            ]
         ) from failure
     return loaded.fd
 
