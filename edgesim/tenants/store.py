@@ -126,12 +126,13 @@ class Store:
             snap.mod_revisions[spec.name] = int(kv["mod_revision"])
         return snap
 
-    def _txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]]) -> bool:
+    def _txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]]) -> int | None:
+        """Run a transaction; the store's revision after it when it succeeded, None when a compare failed."""
         result = self._post("/kv/txn", {"compare": compare, "success": success})
-        return bool(result.get("succeeded"))
+        return int(result["header"]["revision"]) if result.get("succeeded") else None
 
-    def put_tenant(self, spec: TenantSpec, mod_revision: int | None) -> bool:
-        """Write a tenant if its record is still at mod_revision (None: if it has none); whether it did."""
+    def put_tenant(self, spec: TenantSpec, mod_revision: int | None) -> int | None:
+        """Write a tenant if its record is still at mod_revision (None: if it has none); the new revision."""
         key = _b64(tenant_key(spec.name))
         compare = (
             {"key": key, "target": "CREATE", "result": "EQUAL", "create_revision": 0}
@@ -141,20 +142,20 @@ class Store:
         put = {"request_put": {"key": key, "value": _b64(spec.model_dump_json())}}
         return self._txn([compare], [put])
 
-    def delete_tenant(self, name: str, mod_revision: int) -> bool:
-        """Delete a tenant if its record is still at mod_revision; whether it was."""
+    def delete_tenant(self, name: str, mod_revision: int) -> int | None:
+        """Delete a tenant if its record is still at mod_revision; the new revision, or None."""
         key = _b64(tenant_key(name))
         compare = {"key": key, "target": "MOD", "result": "EQUAL", "mod_revision": mod_revision}
         return self._txn([compare], [{"request_delete_range": {"key": key}}])
 
-    def seed(self, tenants: list[TenantSpec]) -> None:
+    def seed(self, tenants: list[TenantSpec]) -> int:
         """Write the topology's tenants and the ready key in one transaction (what `up` does once)."""
         puts = [
             {"request_put": {"key": _b64(tenant_key(t.name)), "value": _b64(t.model_dump_json())}}
             for t in tenants
         ]
         puts.append({"request_put": {"key": _b64(READY_KEY), "value": _b64("1")}})
-        self._txn([], puts)
+        return self._txn([], puts) or 0
 
     def watch(self, start_revision: int, on_change: Callable[[], None]) -> Callable[[], None]:
         """Call on_change (from another thread) for every change under /edgesim/ from start_revision on.
