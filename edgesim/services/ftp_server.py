@@ -32,7 +32,7 @@ FTP_DATA_PORT = 20
 def data_bytes(size: int = DATA_SIZE) -> bytes:
     """The content of data.bin: a SHA-256 chain, so that no two blocks are alike."""
     blocks, block = [], b"edgesim"
-    while sum(len(b) for b in blocks) < size:
+    for _ in range(-(-size // hashlib.sha256().digest_size)):
         block = hashlib.sha256(block).digest()
         blocks.append(block)
     return b"".join(blocks)[:size]

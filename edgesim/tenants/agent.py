@@ -24,6 +24,7 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from edgesim import namespaces
 from edgesim.errors import EdgesimError
 from edgesim.tenants import nft
 from edgesim.tenants.gre import GreEndpoint
@@ -251,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--veth-pool", required=True, type=IPv4Network)
     parser.add_argument("--state", required=True, type=Path, help="the lab's state directory")
     args = parser.parse_args(argv)
-    context = EdgeContext(args.lab, args.edge, args.uplink, args.gre_endpoint, args.veth_pool)
+    context = EdgeContext(
+        args.lab, args.edge, args.uplink, args.gre_endpoint, args.veth_pool, namespaces.lab_mount_ns()
+    )
     agent = Agent(
         context,
         Store(args.store, timeout=STORE_TIMEOUT_S),

@@ -68,7 +68,7 @@ class GreEndpoint:
 
     def sync(self, prefixes: Mapping[IPv4Network, Route], remotes: Mapping[IPv4Address, int]) -> None:
         """Make the maps hold exactly these prefix routes and tunnel remotes (add, change, remove entries)."""
-        table = self.program["prefixes"]
+        table = self.program[b"prefixes"]
         wanted = {
             (net.prefixlen, _be32(net.network_address)): (route.tenant, _be32(route.remote))
             for net, route in prefixes.items()
@@ -78,7 +78,7 @@ class GreEndpoint:
                 del table[key]
         for (prefixlen, addr), (tenant, remote) in wanted.items():
             table[table.Key(prefixlen, addr)] = table.Leaf(tenant, remote)
-        peers = self.program["remotes"]
+        peers = self.program[b"remotes"]
         wanted_peers = {_be32(address): tenant for address, tenant in remotes.items()}
         for key in list(peers.keys()):
             if key.value not in wanted_peers:
@@ -88,12 +88,12 @@ class GreEndpoint:
 
     def remotes(self) -> dict[IPv4Address, int]:
         """The tunnel remotes in the map now, and their tenants."""
-        return {_address(k.value): v.value for k, v in self.program["remotes"].items()}
+        return {_address(k.value): v.value for k, v in self.program[b"remotes"].items()}
 
     def counters(self) -> dict[tuple[int, str], tuple[int, int]]:
         """(tenant, verdict) -> (packets, bytes), summed over the CPUs."""
         totals = {}
-        for key, per_cpu in self.program["counters"].items():
+        for key, per_cpu in self.program[b"counters"].items():
             verdict = VERDICTS[key.verdict] if key.verdict < len(VERDICTS) else str(key.verdict)
             totals[(key.tenant, verdict)] = (sum(c.packets for c in per_cpu), sum(c.bytes for c in per_cpu))
         return totals

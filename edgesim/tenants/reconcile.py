@@ -52,6 +52,7 @@ class EdgeContext:
     uplink: str
     gre_endpoint: IPv4Address
     veth_pool: IPv4Network
+    mount_ns: str | None = None  # where to name tenant namespaces (namespaces.lab_mount_ns)
 
     @property
     def netns(self) -> str:
@@ -93,7 +94,7 @@ class Reconciler:
         changes = []
         ns = tenant_netns(self.context.lab, self.context.edge, spec.name)
         if not namespaces.exists(ns):
-            namespaces.create(ns)
+            namespaces.create(ns, self.context.mount_ns)
             changes.append(f"{spec.name}: namespace {ns}")
         for key, value in TENANT_SYSCTLS.items():
             if namespaces.read_sysctl(ns, key) != value:
@@ -149,7 +150,7 @@ class Reconciler:
             name = ns.removeprefix(prefix)
             if name not in tenants:
                 # The veth pair, the routes through it and the programs attached to it go with the namespace.
-                namespaces.remove(ns)
+                namespaces.remove(ns, self.context.mount_ns)
                 self.attached = {hook for hook in self.attached if hook[0] != ns}
                 changes.append(f"{name}: removed")
         wanted = {t.rule_priority for t in tenants.values()}
