@@ -49,8 +49,10 @@ int gre_encap(struct __sk_buff *skb)
 	struct ethhdr *eth;
 	struct iphdr *inner;
 
-	if (parse_eth_ipv4(&c, &eth) < 0 || parse_ipv4(&c, &inner) < 0)
+	if (parse_eth_ipv4(&c, &eth) < 0 || parse_ipv4(&c, &inner) < 0) {
+		count(skb, 0, VERDICT_NOT_TUNNELED);
 		return TC_ACT_OK;
+	}
 
 	struct prefix_key key = {.prefixlen = 32, .addr = ENCAP_BY_SOURCE ? inner->saddr : inner->daddr};
 	struct tenant_route *route = prefixes.lookup(&key);
