@@ -47,7 +47,19 @@ class Customer(NodeRole):
         if tunnel is None:
             return "; ".join(f"{s.name} on {', '.join(s.listens)}" for s in self.node.services)
         prefixes = ", ".join(tunnel.prefixes)
-        return f"GRE site router ({tunnel.mode}): {tunnel.local} <-> {tunnel.remote} for {prefixes}"
+        return f"GRE site router ({self._mode_in_use()}): {tunnel.local} <-> {tunnel.remote} for {prefixes}"
+
+    def _mode_in_use(self) -> str:
+        """The GRE mode as configured, and for `auto` the one `up` picked (a kernel device exists or not)."""
+        assert self.node.tunnel is not None
+        if self.node.tunnel.mode != "auto":
+            return self.node.tunnel.mode
+        try:
+            with IPRoute(netns=self.node.netns) as ipr:
+                kernel = bool(ipr.link_lookup(ifname=KERNEL_GRE_IFNAME))
+        except (NetlinkError, OSError):
+            return "auto"
+        return "auto: kernel" if kernel else "auto: ebpf"
 
 
 def kernel_gre_available(netns: str) -> bool:
