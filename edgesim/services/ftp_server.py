@@ -1,23 +1,20 @@
 """An anonymous, read-only FTP server with active-mode data connections from port 20 (RFC 959's L-1).
 
 In a customer server: `python -m edgesim.services.ftp_server --name acme_www --listen 203.0.113.100:21`.
-It serves `hello.txt` (the node's name) and `data.bin` (DATA_SIZE bytes that `data_bytes` regenerates, so a
-test can check every byte that crossed the tunnel). Data connections are active (PORT): the server connects
-from port 20, so a stateless firewall allowing ports 20-21 towards the server lets FTP through; passive
-mode would need the data ports opened too.
+It serves the files of edgesim.services.ftp_files (a test regenerates them to check every byte that
+crossed the tunnel). Data connections are active (PORT): the server connects from port 20, so a stateless
+firewall allowing ports 20-21 towards the server lets FTP through; passive mode would need the data ports
+opened too.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import shutil
 import signal
 import socket
 import sys
-import tempfile
-from pathlib import Path
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
@@ -25,17 +22,9 @@ from pyftpdlib.handlers.ftp.dispatchers import ActiveDTP
 from pyftpdlib.log import config_logging
 from pyftpdlib.servers import FTPServer
 
-DATA_SIZE = 1 << 20
+from edgesim.services.ftp_files import make_root
+
 FTP_DATA_PORT = 20
-
-
-def data_bytes(size: int = DATA_SIZE) -> bytes:
-    """The content of data.bin: a SHA-256 chain, so that no two blocks are alike."""
-    blocks, block = [], b"edgesim"
-    for _ in range(-(-size // hashlib.sha256().digest_size)):
-        block = hashlib.sha256(block).digest()
-        blocks.append(block)
-    return b"".join(blocks)[:size]
 
 
 class PortTwentyDTP(ActiveDTP):
@@ -52,14 +41,6 @@ class PortTwentyDTP(ActiveDTP):
         """Connect to the client's data port from (our address, 20)."""
         host = source_address[0] if source_address else ""
         return super().connect_af_unspecified(addr, (host, FTP_DATA_PORT))
-
-
-def make_root(name: str) -> Path:
-    """A temporary directory with the files the server offers."""
-    root = Path(tempfile.mkdtemp(prefix="edgesim-ftp-"))
-    (root / "hello.txt").write_text(f"{name}\n")
-    (root / "data.bin").write_bytes(data_bytes())
-    return root
 
 
 def main(argv: list[str] | None = None) -> int:
