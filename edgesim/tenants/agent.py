@@ -32,8 +32,10 @@ from edgesim.tenants.reconcile import EdgeContext, Reconciler
 from edgesim.tenants.spec import MARK_BASE, TenantSpec, tenant_netns
 from edgesim.tenants.store import Snapshot, Store, StoreError
 
-# How often the store is read even without a watch event: the health check and the repair interval.
+# How often the store is read even without a watch event (its health check), and how often the whole
+# config is applied again when nothing changed, to repair what was changed by hand.
 POLL_S = 1.0
+REPAIR_S = 5.0
 # How long a store request may take before the store counts as unreachable.
 STORE_TIMEOUT_S = 1.0
 
@@ -71,7 +73,7 @@ class Agent:
         self.wake = threading.Event()
         self.stop = threading.Event()
         self._cancel_watch: Any = None
-        self._watch_from = 0
+        self._repaired = 0.0
 
     def run(self, listen: str) -> None:
         """Reconcile until stopped; start serving the status once a config is applied."""
@@ -123,6 +125,10 @@ class Agent:
         return desired
 
     def _apply(self, tenants: dict[str, TenantSpec], revision: int, source: str) -> None:
+        unchanged = revision == self.applied.revision and tenants == self.applied.tenants
+        if unchanged and time.monotonic() - self._repaired < REPAIR_S:
+            return
+        self._repaired = time.monotonic()
         try:
             changes = self.reconciler.apply(tenants)
         except (EdgesimError, NetlinkError, OSError) as err:
