@@ -2,9 +2,9 @@
 
 Run by the lab supervisor inside each edge: `python -m edgesim.tenants.agent --lab pop --edge edge1 ...`.
 It applies the store's tenants whenever they change (a watch wakes it; it also reads the store every
-second, which doubles as its health check and repairs what was changed by hand). When the store cannot
-be reached it keeps the last config it applied (also kept on disk, for a restart without the store) and
-catches up as soon as the store answers again. Once it has applied a config it serves its status on
+second, its health check) and again every few seconds, which repairs what was changed by hand. When the
+store cannot be reached it keeps the last config it applied (also kept on disk, for a restart without the
+store) and catches up as soon as the store answers again. Once it has applied a config it serves its status on
 --listen: `/status` (JSON) and `/metrics` (Prometheus text).
 """
 
