@@ -8,6 +8,7 @@
 //                       1: by inner source (customer site router, back towards the edges)
 //   DECAP_CHECK_SOURCE  1: decapsulate only when the inner source is a prefix of the remote's own tenant
 //   TENANT_MARK_BASE    non-zero: only encapsulate packets whose mark is TENANT_MARK_BASE + their tenant
+//                       (a multiple of 0x10000: the low 16 bits are the tenant)
 #include <uapi/linux/bpf.h>
 #include <uapi/linux/pkt_cls.h>
 #include <linux/if_ether.h>
@@ -58,6 +59,12 @@ int gre_encap(struct __sk_buff *skb)
 	struct tenant_route *route = prefixes.lookup(&key);
 
 	if (!route) {
+		// Marked by a tenant namespace but with no tunnel to go to (its prefix is being removed): sent
+		// back unwrapped, the edge would only route it into the namespace again.
+		if (TENANT_MARK_BASE && (skb->mark & ~0xffffU) == TENANT_MARK_BASE) {
+			count(skb, 0, VERDICT_WRONG_TENANT);
+			return TC_ACT_SHOT;
+		}
 		count(skb, 0, VERDICT_NOT_TUNNELED);
 		return TC_ACT_OK;
 	}

@@ -45,6 +45,6 @@ enum gre_verdict {
 	VERDICT_UNKNOWN_REMOTE = 3,	// GRE to our endpoint from a remote we have no tunnel with: dropped
 	VERDICT_SPOOFED = 4,		// inner source outside the remote's tenant prefixes: dropped
 	VERDICT_MALFORMED = 5,		// GRE to our endpoint that is truncated, fragmented or not plain IPv4: dropped
-	VERDICT_WRONG_TENANT = 6,	// packet marked for another tenant than its destination's: dropped
+	VERDICT_WRONG_TENANT = 6,	// marked for another tenant than its destination's, or for no tunnel: dropped
 	VERDICT_ERROR = 7,		// the kernel refused to resize the packet: dropped
 };

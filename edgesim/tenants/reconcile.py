@@ -78,14 +78,16 @@ class Reconciler:
     def apply(self, tenants: dict[str, TenantSpec]) -> list[str]:
         """Make the edge serve exactly these tenants; return what had to change (empty: nothing did)."""
         changes: list[str] = []
+        # The maps first: a program attached below (a new tenant, or all of them after a restart) must
+        # find its tunnels from its first packet on.
+        prefixes = {net: Route(t.id, t.site) for t in tenants.values() for net in t.prefixes}
+        remotes = {t.site: t.id for t in tenants.values()}
+        self.gre.sync(prefixes, remotes)
         for spec in tenants.values():
             changes += self._tenant(spec)
         changes += self._remove_stale(tenants)
         if nft.apply(self.context.netns, nft.edge_ruleset(tenants.values())):
             changes.append("edge marks")
-        prefixes = {net: Route(t.id, t.site) for t in tenants.values() for net in t.prefixes}
-        remotes = {t.site: t.id for t in tenants.values()}
-        self.gre.sync(prefixes, remotes)
         if self._attach(self.context.netns, self.context.uplink, "ingress"):
             changes.append(f"GRE decapsulation on {self.context.uplink}")
         return changes

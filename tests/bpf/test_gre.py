@@ -87,6 +87,16 @@ CASES = [
         MARK_BASE + 2,
     ),
     Case(
+        "edge: marked by a tenant namespace, to an address with no tunnel -> dropped, not looped back",
+        "edge",
+        "encap",
+        ETH / IP(src=CLIENT, dst="198.51.100.10") / TCP(dport=80),
+        TC_ACT_SHOT,
+        None,
+        (0, "wrong_tenant"),
+        MARK_BASE + 3,
+    ),
+    Case(
         "edge: to an address of no tenant -> left alone",
         "edge",
         "encap",
