@@ -15,6 +15,7 @@ from rich.table import Table
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
 from edgesim.taskutil import console, need_root, out, user_errors
+from edgesim.tenants import tasks as tenant_tasks
 
 DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
 
@@ -194,7 +195,4 @@ def lint(c: Context) -> None:
 ns = Collection(setup, up, down, status, exec, plan, schema, test, lint)
 # Each feature area brings its own sub-collection (`invoke <area> <task>`), defined in its own module as `ns`
 # and added here with one line: ns.add_collection(area_tasks.ns, name="area").
-
-from edgesim.tenants import tasks as tenant_tasks  # noqa: E402 (the collections are added after `ns` exists)
-
 ns.add_collection(tenant_tasks.ns, name="tenant")
