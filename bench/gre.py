@@ -101,7 +101,7 @@ def without_gre(plan: LabPlan) -> None:
     """Detach the GRE programs of the tenant path and route it plainly (see the module docstring)."""
     edges = plan.nodes_with_role("edge")
     for edge in edges:
-        lab_api.stop_service(plan.lab, edge.name, "agent")  # or it would attach the programs again
+        lab_api.stop_service(plan.lab, edge.name, "tenants")  # or it would attach the programs again
         loader.detach_tc(tenant_netns(plan.lab, edge.name, TENANT), TENANT_IFNAME, "egress")
         result = namespaces.run_in(
             edge.netns, ["nft", "-f", "-"], input=UNMARK, capture_output=True, text=True

@@ -1,8 +1,14 @@
-"""The `edgesim` console script: the same task collection as `invoke`, usable from any directory."""
+"""The `edgesim` console script: the same task collection as `invoke`, usable from any directory.
+
+It also accepts sub-collection tasks with a space (`edgesim mitigate add …`) as well as invoke's dotted
+form (`invoke mitigate.add …`).
+"""
 
 from __future__ import annotations
 
-from invoke import Program
+import sys
+
+from invoke import Collection, Program
 
 from edgesim import __version__
 from edgesim.tasks import ns
@@ -10,6 +16,45 @@ from edgesim.tasks import ns
 program = Program(namespace=ns, name="edgesim", binary="edgesim", version=__version__)
 
 
+def dotted(argv: list[str], collection: Collection) -> list[str]:
+    """Join `AREA [SUB…] TASK` into invoke's `AREA.SUB.TASK` where each word names a (sub-)collection."""
+    result: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            return result + argv[index:]
+        joined = _task_path(argv[index:], collection)
+        if joined is not None:
+            result.append(".".join(joined))
+            index += len(joined)
+            continue
+        result.append(word)
+        index += 1
+    return result
+
+
+def _task_path(words: list[str], collection: Collection) -> list[str] | None:
+    """The words naming a task inside nested collections (`tenant rule add`), or None."""
+    current = collection
+    for depth, word in enumerate(words):
+        if depth > 0 and word in current.task_names:
+            return words[: depth + 1]
+        sub = current.collections.get(word)
+        if sub is None:
+            return None
+        current = sub
+    return None
+
+
+def help_first(argv: list[str]) -> list[str]:
+    """`TASK … --help` → `--help TASK`: invoke would take --help as the value of a positional argument."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    flags = [w for w in words if w in ("-h", "--help")]
+    tasks = [w for w in words if not w.startswith("-")]
+    return ["--help", tasks[0]] if flags and tasks else argv
+
+
 def main() -> None:
-    """Run the edgesim program (`edgesim up`, `edgesim test`, `edgesim --list`)."""
-    program.run()
+    """Run the edgesim program (`edgesim up`, `edgesim mitigate add …`, `edgesim --list`)."""
+    program.run([sys.argv[0], *help_first(dotted(sys.argv[1:], ns))])

@@ -20,14 +20,16 @@ from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
 from edgesim.load import load_topology
+from edgesim.mitigation import store as mitigation_store
 from edgesim.nodes import role_for
 from edgesim.plan import LabPlan, NodePlan, build_plan
+from edgesim.routing import announcements, kernel
 from edgesim.state import LabState, all_labs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOPOLOGY = REPO_ROOT / "topology" / "default.yml"
-# How long a service may take to accept connections: edge agents compile their BPF with bcc first (seconds
-# of CPU each, all at once), which on a busy 2-core machine can take half a minute.
+# Edge agents compile their BPF programs at start (≈2 s each, several at once on two cores; longer
+# on a busy machine).
 READY_TIMEOUT_S = 60.0
 BPF_PIN_ROOT = Path("/sys/fs/bpf/edgesim")
 
@@ -151,7 +153,11 @@ def _build(
         for role in roles:
             role.configure()
             progress.advance(stage)
+        if plan.routing == "bgp":
+            # BIRD reads its configuration when the supervisor starts it, so it must be written first.
+            announcements.write_all(plan, state.dir)
         stage = progress.add_task("services", total=len(services))
+        mitigation_store.write(mitigation_store.rules_path(plan.lab), plan.mitigation)
         _start_supervisor(state)
         # In plan order, each node's services, then what needs them (the config store is seeded before
         # the edges' agents, which report ready only once they have applied it).
@@ -160,16 +166,35 @@ def _build(
                 _wait_listening(role.node, svc.listens, state.logs / f"{role.node.name}-{svc.name}.log")
                 progress.advance(stage)
             role.started()
+        if plan.routing == "bgp":
+            stage = progress.add_task("BGP routes from the edges", total=1)
+            kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
+            progress.advance(stage)
     state.mark("up")
 
 
+def _connect(netns: str, listen: str) -> None:
+    """Open and close one connection to `address:port` inside the node, or to `unix:/path`."""
+    if listen.startswith("unix:"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            sock.connect(listen.removeprefix("unix:"))
+        return
+    host, port = listen.rsplit(":", 1)
+    with namespaces.inside(netns):
+        sock = socket.create_connection((host, int(port)), timeout=0.5)
+    sock.close()
+
+
 def wait_ready(lab: str) -> None:
-    """Wait until every service of a running lab accepts connections on its addresses."""
+    """Wait until every service of a running lab accepts connections, and the router has the edges' routes."""
     state = LabState(lab)
     plan = running_plan(lab)
     for node in plan.nodes.values():
         for svc in node.services:
             _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")
+    if plan.routing == "bgp":
+        kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
 
 
 def stop_service(lab: str, node: str, service: str, timeout: float = 10.0) -> None:
@@ -229,12 +254,9 @@ def _start_supervisor(state: LabState) -> None:
 def _wait_listening(node: NodePlan, listens: Sequence[str], log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     for listen in listens:
-        host, port = listen.rsplit(":", 1)
         while True:
             try:
-                with namespaces.inside(node.netns):
-                    sock = socket.create_connection((host, int(port)), timeout=0.5)
-                sock.close()
+                _connect(node.netns, listen)
                 break
             except OSError:
                 if time.monotonic() > deadline:

@@ -14,7 +14,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgesim.errors import EdgesimError, Problem
+from edgesim.mitigation.rules import RULE_KINDS, RuleSet, SynCookie, VipCap
 from edgesim.model import (
+    ANYCAST_POOLS,
     DESIGN_RANGES,
     LAB_NAME_MAX,
     MGMT_NODE,
@@ -96,6 +98,8 @@ def _yaml_problem(err: yaml.YAMLError) -> Problem:
 def _location(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
+        if part in RULE_KINDS:
+            continue  # a discriminated union's tag, not a key the user wrote
         if isinstance(part, int):
             text += f"[{part}]"
         elif part == "[key]":
@@ -167,6 +171,16 @@ def _pydantic_problem(error: Any) -> Problem:
         return Problem(
             where, f"{json.dumps(given)} is not a valid name", _NAME_HINTS.get(field, error["msg"])
         )
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        field = str(ctx.get("discriminator", "kind")).strip("'")
+        return Problem(
+            where,
+            f"unknown {field} {ctx.get('tag')!r}",
+            f"use one of {ctx.get('expected_tags')}",
+        )
+    if kind == "value_error":
+        return Problem(where, str(error["ctx"]["error"]), "see the README for this section's fields")
     if kind.startswith("ip_v4"):
         return Problem(
             where, f"{json.dumps(given)} is not {kind_text(kind)}", "e.g. 198.51.100.10 or 198.18.0.0/16"
@@ -199,6 +213,8 @@ def check_topology(topology: Topology) -> list[Problem]:
         *_check_vips(topology),
         *_check_tenants(topology),
         *_check_customers(topology),
+        *_check_mitigation(topology),
+        *_check_announce(topology),
     ]
 
 
@@ -463,4 +479,65 @@ def _check_customers(topology: Topology) -> list[Problem]:
             )
         else:
             addresses[str(node.address)] = name
+    return problems
+
+
+def _check_mitigation(topology: Topology) -> list[Problem]:
+    problems = []
+    seen = RuleSet()
+    vips = {vip.address: vip.ports for vip in topology.vips}
+    for index, rule in enumerate(topology.mitigation.rules):
+        where = f"mitigation.rules[{index}]"
+        conflict = seen.conflicts(rule)
+        if conflict:
+            problems.append(Problem(where, conflict, "give each rule its own name and target"))
+            continue
+        seen = seen.with_rule(rule)
+        if isinstance(rule, SynCookie | VipCap) and rule.vip not in vips:
+            problems.append(
+                Problem(f"{where}.vip", f"{rule.vip} is not one of the lab's VIPs", "list it under `vips`")
+            )
+        elif isinstance(rule, SynCookie) and rule.port not in vips[rule.vip]:
+            problems.append(
+                Problem(
+                    f"{where}.port",
+                    f"{rule.vip} does not serve port {rule.port}",
+                    "add it to the VIP's ports",
+                )
+            )
+    return problems
+
+
+def _check_announce(topology: Topology) -> list[Problem]:
+    problems = []
+    owned = [getattr(topology.pools, name) for name in ANYCAST_POOLS]
+    owned_text = ", ".join(f"pools.{name} {net}" for name, net in zip(ANYCAST_POOLS, owned, strict=True))
+    for name, node in topology.nodes.items():
+        if node.announce and node.role != "edge":
+            problems.append(
+                Problem(
+                    f"nodes.{name}.announce",
+                    f"only edges announce prefixes, and {name} is a {node.role}",
+                    "remove `announce` from this node",
+                )
+            )
+            continue
+        seen: set[IPv4Network] = set()
+        for index, prefix in enumerate(node.announce):
+            where = f"nodes.{name}.announce[{index}]"
+            if not any(prefix.subnet_of(pool) for pool in owned):
+                problems.append(
+                    Problem(
+                        where,
+                        f"{prefix} is not a prefix this PoP owns, so {name} may not announce it",
+                        f"announce only inside {owned_text}",
+                    )
+                )
+            elif prefix == topology.pools.vips:
+                problems.append(
+                    Problem(where, f"{prefix} (pools.vips) is announced by every edge already", "remove it")
+                )
+            if prefix in seen:
+                problems.append(Problem(where, f"{prefix} is listed twice", "list each prefix once"))
+            seen.add(prefix)
     return problems

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from edgesim.mitigation.rules import Mitigation
 from edgesim.tenants.spec import TenantName
 
 # Lab names become the prefix of every namespace (`<lab>-<node>`); no hyphen, so that the prefix
@@ -22,6 +23,8 @@ NodeName = Annotated[str, StringConstraints(pattern=NODE_NAME_PATTERN, max_lengt
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 Role = Literal["router", "edge", "host", "tenant", "customer"]
+# How the router learns the anycast prefixes: from the edges' BGP announcements (BIRD), or static routes.
+Routing = Literal["bgp", "static"]
 # Tenants are not nodes: they are declared under `tenants:` and get a namespace on every edge. The word stays
 # in the schema so that writing it as a role gets a hint rather than a bare "not allowed".
 RESERVED_ROLES = frozenset({"tenant"})
@@ -40,6 +43,9 @@ DESIGN_RANGES: dict[str, IPv4Network] = {
     "tenants": IPv4Network("203.0.113.0/24"),
     "internet": IPv4Network("100.64.0.0/10"),
 }
+
+# The pools whose prefixes belong to the PoP's edges: the only ones an edge may announce.
+ANYCAST_POOLS = ("vips", "gre", "tenants")
 
 
 class Strict(BaseModel):
@@ -72,6 +78,11 @@ class Node(Strict):
 
     role: Role = Field(description="router | edge | host | customer (tenants are declared under `tenants`).")
     description: str = ""
+    announce: list[IPv4Network] = Field(
+        default_factory=list,
+        description="Edges only: prefixes this edge announces besides pools.vips (inside pools.vips, gre or "
+        "tenants); the router sends them to the edges announcing them.",
+    )
     tenant: TenantName | None = Field(
         None, description="Customer nodes: the tenant whose site they are part of."
     )
@@ -109,6 +120,11 @@ class Topology(Strict):
 
     lab: LabName = Field(description="Lab name: prefix of every namespace (`<lab>-<node>`).")
     description: str = ""
+    routing: Routing = Field(
+        "bgp",
+        description="bgp: the edges announce their prefixes to the router over BGP with BFD (BIRD); "
+        "static: the router gets fixed ECMP routes (hosts without BIRD).",
+    )
     pools: Pools = Field(default_factory=Pools)
     vips: list[Vip] = Field(min_length=1, description="Anycast VIPs served by every edge.")
     nodes: dict[NodeName, Node] = Field(min_length=1)
@@ -121,6 +137,9 @@ class Topology(Strict):
         None,
         description="Customers served by every edge; `up` then also runs the config store (etcd) and an "
         "agent per edge.",
+    )
+    mitigation: Mitigation = Field(
+        default_factory=Mitigation, description="XDP DoS mitigation rules applied on every edge's uplink."
     )
 
     def nodes_with_role(self, role: Role) -> list[str]:

@@ -10,19 +10,35 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgesim.errors import EdgesimError, Problem
-from edgesim.model import MGMT_NODE, Topology
+from edgesim.mitigation import store as mitigation_store
+from edgesim.mitigation.rules import RuleSet, build_rule_set
+from edgesim.model import ANYCAST_POOLS, MGMT_NODE, Topology
 from edgesim.tenants.spec import TUNNEL_MTU, TenantSpec
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1: the kernel refuses longer interface names
 IFNAME_PREFIX = "eth-"
 HTTP_MODULE = "edgesim.services.http_echo"
+XDP_AGENT_MODULE = "edgesim.mitigation.agent"
+# BGP between the router and the edges (private AS numbers): the edges of a PoP share one AS.
+ROUTER_ASN = 64512
+EDGE_ASN = 64513
+# BFD: a dead or silent neighbour is detected after multiplier x interval = 300 ms; BGP's hold time
+# (the RFC 4271 minimum, 3 s) is the fallback when BFD itself is broken.
+BFD_INTERVAL_MS = 100
+BFD_MULTIPLIER = 3
+BGP_HOLD_S = 3
+BGP_KEEPALIVE_S = 1
+# Each BIRD's files, relative to the lab's state directory (services run there; `down` removes it).
+BIRD_DIR = "bird"
 FTP_MODULE = "edgesim.services.ftp_server"
-AGENT_MODULE = "edgesim.tenants.agent"
+TENANT_AGENT_MODULE = "edgesim.tenants.agent"
 # Customer servers answer HTTP on 80 and on 8080, which the default firewall does not open (a rule can).
 CUSTOMER_HTTP_PORTS = (80, 8080)
 STORE_PORT = 2379
+# etcd's data, relative to the lab's state directory (services run there; `down` removes it).
+STORE_DIR = "etcd"
 STORE_PEER_PORT = 2380
-AGENT_PORT = 9180
+TENANT_AGENT_PORT = 9180
 # The infra pool in /24 blocks, one per use; block 0 (router links) is the one plans had before tenants.
 INFRA_BLOCKS = {"router links": 0, "management": 1, "tenant veths": 2, "customer sites": 3}
 
@@ -67,21 +83,17 @@ class RoutePlan(Frozen):
     mtu: int | None = Field(None, exclude_if=_none)
 
 
-STATE_PLACEHOLDER = "{state}"
-
-
 class ServicePlan(Frozen):
     """A long-running process the lab supervises inside a node: a Python module of edgesim, or a command."""
 
     name: str
     module: str | None  # run as `python -m module args…`; None: `args` is the whole command line
-    args: list[str]  # `{state}` stands for the lab's state directory (the plan is pure and cannot know it)
-    listens: list[str]  # address:port it must be accepting on before `up` reports success
+    args: list[str]
+    listens: list[str]  # address:port (TCP) or unix:/path it must accept connections on before `up` succeeds
 
-    def argv(self, python: str, state_dir: str = "") -> list[str]:
-        """The command line to start the service with, given the interpreter and the lab's state directory."""
-        args = [arg.replace(STATE_PLACEHOLDER, state_dir) for arg in self.args]
-        return [python, "-m", self.module, *args] if self.module else args
+    def argv(self, python: str) -> list[str]:
+        """The command line to start the service with, given the interpreter for Python modules."""
+        return [python, "-m", self.module, *self.args] if self.module else list(self.args)
 
 
 class TunnelPlan(Frozen):
@@ -106,6 +118,32 @@ class TenancyPlan(Frozen):
     veth_pool: str  # the infra /24 whose /31s join each edge to its tenant namespaces
 
 
+class BgpPeer(Frozen):
+    """A BGP session to a directly connected neighbour."""
+
+    node: str
+    address: str  # the neighbour's address on the link
+    local: str  # this node's address on the link
+    asn: int
+
+
+class BgpPlan(Frozen):
+    """A node's BIRD instance: AS, sessions, failure detection, filters, and its files."""
+
+    asn: int
+    router_id: str
+    peers: list[BgpPeer]
+    owned: list[str]  # the PoP's anycast pools: all the router accepts, all an edge may announce
+    bfd_interval_ms: int
+    bfd_multiplier: int
+    hold_s: int
+    keepalive_s: int
+    config: str  # files relative to the lab's state directory
+    socket: str
+    pidfile: str
+    announcements: str | None  # edges: the include file holding what the edge announces now
+
+
 class NodePlan(Frozen):
     """Everything needed to build and configure one node."""
 
@@ -118,6 +156,9 @@ class NodePlan(Frozen):
     anycast: list[str]  # prefixes this node serves for the whole PoP (edges); the router spreads them by ECMP
     routes: list[RoutePlan]
     services: list[ServicePlan]
+    uplink: str | None  # the interface facing the router (None on the router itself)
+    xdp_pass: list[str]  # interfaces that get a pass XDP program, so XDP_TX frames from the peer are received
+    bgp: BgpPlan | None = None  # routing: bgp — the node's BIRD instance
     tunnel: TunnelPlan | None = Field(None, exclude_if=_none)  # customer site routers
 
     def interface_to(self, peer: str) -> InterfacePlan:
@@ -145,9 +186,11 @@ class LabPlan(Frozen):
 
     lab: str
     netns_prefix: str
+    routing: str  # bgp | static
     vips: list[str]
     nodes: dict[str, NodePlan]
     links: list[LinkPlan]
+    mitigation: RuleSet  # the rules every edge's XDP program starts with, each with its counter slot
     # With tenants: the store and pools, and the tenants `up` seeds the store with. Absent without tenants.
     tenancy: TenancyPlan | None = Field(None, exclude_if=_none)
     tenants: list[TenantSpec] = Field(default_factory=list, exclude_if=_empty)
@@ -301,6 +344,14 @@ def build_plan(topology: Topology) -> LabPlan:
     edge_anycast = [str(topology.pools.vips)]
     if tenants:
         edge_anycast += [f"{gre}/32", *(str(p) for t in tenant_specs for p in t.prefixes)]
+    # What each edge serves: the common prefixes, and those the topology gives it alone.
+    anycast_of = {
+        name: [*edge_anycast, *(str(p) for p in node.announce)]
+        for name, node in topology.nodes.items()
+        if node.role == "edge"
+    }
+    owned = [str(getattr(topology.pools, pool)) for pool in ANYCAST_POOLS]
+    _check_owned(anycast_of, owned)
     tenancy = (
         TenancyPlan(
             store_node=MGMT_NODE,
@@ -327,6 +378,8 @@ def build_plan(topology: Topology) -> LabPlan:
             anycast=[],
             routes=[],
             services=[_etcd_service(lab, interfaces[MGMT_NODE])],
+            uplink=None,
+            xdp_pass=[],
         )
     for name, node in topology.nodes.items():
         uplinks = [i for i in interfaces[name] if i.peer_node == (topology.uplink_of(name) or router)]
@@ -334,12 +387,20 @@ def build_plan(topology: Topology) -> LabPlan:
         loopback: list[str] = []
         services: list[ServicePlan] = []
         anycast: list[str] = []
+        xdp_pass: list[str] = []
+        bgp: BgpPlan | None = None
         sysctls = {**COMMON_SYSCTLS, **ROLE_SYSCTLS[node.role]}
         tunnel: TunnelPlan | None = None
         if node.role == "router":
             edges = [i for i in interfaces[name] if topology.nodes[i.peer_node].role == "edge"]
-            hops = [NextHop(gateway=i.peer_address, ifname=i.name) for i in edges]
-            routes += [RoutePlan(dst=prefix, nexthops=hops) for prefix in edge_anycast]
+            # Edges answer SYNs (and later forward packets) with XDP_TX: the receiving veth end needs XDP.
+            xdp_pass = [i.name for i in edges]
+            # With BGP the router's anycast routes come only from the edges' announcements.
+            if topology.routing == "static":
+                routes += _anycast_routes(edges, anycast_of)
+            else:
+                bgp = _bgp_plan(name, ROUTER_ASN, edges, EDGE_ASN, owned, announcements=False)
+                services.append(_bird_service(bgp))
         else:
             uplink = uplinks[0]
             default = NextHop(gateway=uplink.peer_address, ifname=uplink.name)
@@ -352,8 +413,12 @@ def build_plan(topology: Topology) -> LabPlan:
             routes.append(RoutePlan(dst="0.0.0.0/0", nexthops=[default], mtu=mtu))
         if node.role == "edge":
             loopback = [f"{vip}/32" for vip in vips]
-            anycast = list(edge_anycast)
+            anycast = anycast_of[name]
             services.append(_http_service(name, topology))
+            services.append(_xdp_agent(lab, name, uplinks[0].name))
+            if topology.routing == "bgp":
+                bgp = _bgp_plan(name, EDGE_ASN, uplinks, ROUTER_ASN, owned, announcements=True)
+                services.append(_bird_service(bgp))
             if tenancy is not None:
                 loopback.append(f"{gre}/32")
                 sysctls.update(TENANT_EDGE_SYSCTLS)
@@ -391,15 +456,74 @@ def build_plan(topology: Topology) -> LabPlan:
             routes=routes,
             services=services,
             tunnel=tunnel,
+            uplink=uplinks[0].name if uplinks else None,
+            xdp_pass=xdp_pass,
+            bgp=bgp,
         )
+    mitigation = build_rule_set(list(topology.mitigation.rules))
     return LabPlan(
         lab=lab,
         netns_prefix=f"{lab}-",
+        routing=topology.routing,
         vips=vips,
         nodes=nodes,
         links=links,
+        mitigation=mitigation,
         tenancy=tenancy,
         tenants=tenant_specs,
+    )
+
+
+def _anycast_routes(edges: list[InterfacePlan], anycast_of: dict[str, list[str]]) -> list[RoutePlan]:
+    """Static routing: one route per anycast prefix, over every edge that serves it."""
+    prefixes = list(dict.fromkeys(p for served in anycast_of.values() for p in served))
+    return [
+        RoutePlan(
+            dst=prefix,
+            nexthops=[
+                NextHop(gateway=i.peer_address, ifname=i.name)
+                for i in edges
+                if prefix in anycast_of[i.peer_node]
+            ],
+        )
+        for prefix in prefixes
+    ]
+
+
+def _bgp_plan(
+    node: str, asn: int, links: list[InterfacePlan], peer_asn: int, owned: list[str], announcements: bool
+) -> BgpPlan:
+    """A BIRD instance with one eBGP session (and BFD) over each of `links`."""
+    peers = [
+        BgpPeer(node=i.peer_node, address=i.peer_address, local=i.address.split("/")[0], asn=peer_asn)
+        for i in links
+    ]
+    files = f"{BIRD_DIR}/{node}"
+    return BgpPlan(
+        asn=asn,
+        # Any address of the node is a unique router id; its first session's is the easiest to recognise.
+        router_id=peers[0].local,
+        peers=peers,
+        owned=owned,
+        bfd_interval_ms=BFD_INTERVAL_MS,
+        bfd_multiplier=BFD_MULTIPLIER,
+        hold_s=BGP_HOLD_S,
+        keepalive_s=BGP_KEEPALIVE_S,
+        config=f"{files}.conf",
+        socket=f"{files}.ctl",
+        pidfile=f"{files}.pid",
+        announcements=f"{files}.announce.conf" if announcements else None,
+    )
+
+
+def _bird_service(bgp: BgpPlan) -> ServicePlan:
+    # -f: stay in the foreground under the supervisor. Paths are relative to the lab's state directory,
+    # where the supervisor runs services. Readiness is the router's routes (checked by `up`), not a port.
+    return ServicePlan(
+        name="bird",
+        module=None,
+        args=["bird", "-f", "-c", bgp.config, "-s", bgp.socket, "-P", bgp.pidfile],
+        listens=[],
     )
 
 
@@ -447,7 +571,7 @@ def _etcd_service(lab: str, interfaces: list[InterfacePlan]) -> ServicePlan:
         "--name",
         lab,
         "--data-dir",
-        f"{STATE_PLACEHOLDER}/etcd",
+        STORE_DIR,
         "--listen-client-urls",
         ",".join(clients),
         "--advertise-client-urls",
@@ -471,7 +595,7 @@ def _agent_service(
 ) -> ServicePlan:
     """The edge's tenant agent: watches the store over the management link and reconciles the edge."""
     mgmt = next(i for i in interfaces if i.peer_node == MGMT_NODE)
-    listen = f"{mgmt.address.split('/')[0]}:{AGENT_PORT}"
+    listen = f"{mgmt.address.split('/')[0]}:{TENANT_AGENT_PORT}"
     args = [
         "--lab",
         lab,
@@ -487,10 +611,8 @@ def _agent_service(
         tenancy.gre_endpoint,
         "--veth-pool",
         tenancy.veth_pool,
-        "--state",
-        STATE_PLACEHOLDER,
     ]
-    return ServicePlan(name="agent", module=AGENT_MODULE, args=args, listens=[listen])
+    return ServicePlan(name="tenants", module=TENANT_AGENT_MODULE, args=args, listens=[listen])
 
 
 def _customer_services(node: str, address: str, services: list[str]) -> list[ServicePlan]:
@@ -518,6 +640,38 @@ def _http_service(edge: str, topology: Topology) -> ServicePlan:
     for listen in listens:
         args += ["--listen", listen]
     return ServicePlan(name="http", module=HTTP_MODULE, args=args, listens=listens)
+
+
+def _xdp_agent(lab: str, edge: str, uplink: str) -> ServicePlan:
+    sock = mitigation_store.agent_socket(lab, edge)
+    args = [
+        "--netns",
+        netns_name(lab, edge),
+        "--uplink",
+        uplink,
+        "--rules",
+        str(mitigation_store.rules_path(lab)),
+        "--socket",
+        str(sock),
+    ]
+    return ServicePlan(name="xdp", module=XDP_AGENT_MODULE, args=args, listens=[f"unix:{sock}"])
+
+
+def _check_owned(anycast_of: dict[str, list[str]], owned: list[str]) -> None:
+    """Refuse any edge prefix outside the PoP's anycast pools: whatever adds it, it never reaches BIRD."""
+    pools = [IPv4Network(p) for p in owned]
+    problems = [
+        Problem(
+            f"nodes.{edge}",
+            f"would announce {prefix}, which is not a prefix this PoP owns",
+            f"announce only inside {', '.join(owned)}",
+        )
+        for edge, prefixes in anycast_of.items()
+        for prefix in prefixes
+        if not any(IPv4Network(prefix).subnet_of(pool) for pool in pools)
+    ]
+    if problems:
+        raise EdgesimError(problems)
 
 
 def _check_ifnames(interfaces: dict[str, list[InterfacePlan]]) -> None:

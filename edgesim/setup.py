@@ -35,6 +35,7 @@ TOOLS = {
     "tshark": "tshark",
     "etcd": "etcd-server",
     "etcdctl": "etcd-client",
+    "bird": "bird2",
 }
 # Root's tools live in sbin, which a user's PATH (or sudo's secure_path on some systems) may lack.
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")

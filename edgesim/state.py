@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from edgesim.paths import STATE_ROOT, lab_dir
 from edgesim.plan import LabPlan
 
-STATE_ROOT = Path(os.environ.get("EDGESIM_STATE_ROOT", "/run/edgesim"))
+__all__ = ["STATE_ROOT", "LabState", "all_labs"]
 
 
 class LabState:
@@ -19,7 +19,7 @@ class LabState:
 
     def __init__(self, lab: str) -> None:
         self.lab = lab
-        self.dir = STATE_ROOT / lab
+        self.dir = lab_dir(lab)
 
     @property
     def logs(self) -> Path:

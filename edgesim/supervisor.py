@@ -32,6 +32,7 @@ class Supervised:
     netns: str
     argv: list[str]
     log: str
+    cwd: str  # the lab's state directory: relative paths in a command (BIRD's files) resolve there
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
     gave_up: bool = False
@@ -41,7 +42,12 @@ class Supervised:
 def _start(item: Supervised) -> None:
     with open(item.log, "ab") as log:
         item.process = namespaces.popen_in(
-            item.netns, item.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            item.netns,
+            item.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=item.cwd,
         )
 
 
@@ -89,8 +95,9 @@ def supervise(lab: str) -> int:
         Supervised(
             key=f"{node.name}/{svc.name}",
             netns=node.netns,
-            argv=svc.argv(sys.executable, str(state.dir)),
+            argv=svc.argv(sys.executable),
             log=str(state.logs / f"{node.name}-{svc.name}.log"),
+            cwd=str(state.dir),
         )
         for node in plan.nodes.values()
         for svc in node.services

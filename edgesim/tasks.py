@@ -14,8 +14,11 @@ from rich.table import Table
 
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
+from edgesim.mitigation import tasks as mitigation_tasks
+from edgesim.routing import tasks as routing_tasks
 from edgesim.taskutil import console, need_root, out, user_errors
 from edgesim.tenants import tasks as tenant_tasks
+from edgesim.traffic import tasks as traffic_tasks
 
 DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
 
@@ -192,7 +195,12 @@ def lint(c: Context) -> None:
         raise Exit(code=result.returncode)
 
 
-ns = Collection(setup, up, down, status, exec, plan, schema, test, lint)
+ns = Collection(
+    setup, up, down, status, exec, plan, schema, test, lint, traffic_tasks.attack, traffic_tasks.load
+)
 # Each feature area brings its own sub-collection (`invoke <area> <task>`), defined in its own module as `ns`
 # and added here with one line: ns.add_collection(area_tasks.ns, name="area").
+ns.add_collection(mitigation_tasks.ns, name="mitigate")
+ns.add_collection(routing_tasks.bgp_ns, name="bgp")
+ns.add_collection(routing_tasks.edge_ns, name="edge")
 ns.add_collection(tenant_tasks.ns, name="tenant")

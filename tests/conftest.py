@@ -15,7 +15,8 @@ from edgesim.state import LabState
 TEST_PREFIX = os.environ.get("EDGESIM_TEST_PREFIX", "e")
 E2E_LAB = f"{TEST_PREFIX}test"
 CRASH_LAB = f"{TEST_PREFIX}crash"
-TEST_LABS = (E2E_LAB, CRASH_LAB)
+STATIC_LAB = f"{TEST_PREFIX}static"
+TEST_LABS = (E2E_LAB, CRASH_LAB, STATIC_LAB)
 
 
 def require_root() -> None:
@@ -28,7 +29,7 @@ def require_root() -> None:
 
 
 def leftovers(lab: str) -> list[str]:
-    """Anything of `lab` still on the machine: namespaces, processes in them, state files, BPF pins."""
+    """Anything of `lab` still on the machine: namespaces, supervisor and BIRD processes, state, BPF pins."""
     found = [f"namespace {n}" for n in namespaces.list_with_prefix(f"{lab}-")]
     for pid_dir in Path("/proc").glob("[0-9]*"):
         try:
@@ -37,12 +38,25 @@ def leftovers(lab: str) -> list[str]:
             continue
         if b"edgesim.supervisor" in b" ".join(cmdline) and lab.encode() in cmdline:
             found.append(f"supervisor process {pid_dir.name}")
+        if _is_lab_bird(pid_dir, lab):
+            found.append(f"bird process {pid_dir.name}")
     if LabState(lab).exists():
         found.append(f"state directory {LabState(lab).dir}")
     pins = Path("/sys/fs/bpf/edgesim") / lab
     if pins.exists():
         found.append(f"BPF pins {pins}")
     return found
+
+
+def _is_lab_bird(pid_dir: Path, lab: str) -> bool:
+    """A BIRD of the lab: the supervisor starts it in the lab's state directory (its paths are relative)."""
+    try:
+        if (pid_dir / "comm").read_text().strip() != "bird":
+            return False
+        cwd = os.readlink(pid_dir / "cwd").removesuffix(" (deleted)")
+    except OSError:
+        return False
+    return Path(cwd) == LabState(lab).dir
 
 
 @pytest.fixture(scope="session", autouse=True)

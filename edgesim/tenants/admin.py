@@ -1,8 +1,7 @@
 """Managing the tenants of a running lab: what `invoke tenant.*` does, as an API for tasks and tests.
 
-Writes go to the config store only (the agents do the rest), except the router's routes for a new tenant's
-prefixes: announcing them is the job of whatever speaks to the router (today this module, with BGP the
-edges), and without them no traffic would reach the edges.
+Writes go to the config store (the agents do the rest), and a new tenant's prefixes are announced: by every
+edge's BIRD with `routing: bgp`, as static ECMP routes on the router with `routing: static`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from pydantic import ValidationError
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from edgesim import namespaces
+from edgesim import namespaces, routing
 from edgesim.errors import EdgesimError, Problem
 from edgesim.lab import running_plan
 from edgesim.plan import LabPlan, TenancyPlan
@@ -250,7 +249,7 @@ def _validation_problem(where: str, error: Any) -> Problem:
 
 
 def _router_hops(plan: LabPlan) -> tuple[str, list[dict[str, Any]]]:
-    """The router's namespace and its next hops over the edges (those of the anycast GRE endpoint's route)."""
+    """Static routing: the router's namespace and its next hops over the edges (the GRE endpoint's route)."""
     tenancy = _tenancy(plan)
     (router,) = plan.nodes_with_role("router")
     route = next(r for r in router.routes if r.dst == f"{tenancy.gre_endpoint}/32")
@@ -258,7 +257,11 @@ def _router_hops(plan: LabPlan) -> tuple[str, list[dict[str, Any]]]:
 
 
 def announce(plan: LabPlan, prefixes: list[IPv4Network]) -> None:
-    """Route prefixes on the router over every edge (ECMP), as the edges' BGP sessions would."""
+    """Have the router send prefixes to every edge: each edge announces them (BGP), or a static ECMP route."""
+    if plan.routing == "bgp":
+        for edge in plan.nodes_with_role("edge"):
+            routing.announce(plan.lab, edge.name, [str(p) for p in prefixes])
+        return
     netns, hops = _router_hops(plan)
     with IPRoute(netns=netns) as ipr:
         multipath = [{"gateway": h["gateway"], "oif": ipr.link_lookup(ifname=h["ifname"])[0]} for h in hops]
@@ -267,7 +270,11 @@ def announce(plan: LabPlan, prefixes: list[IPv4Network]) -> None:
 
 
 def withdraw(plan: LabPlan, prefixes: list[IPv4Network]) -> None:
-    """Remove the router's routes for prefixes."""
+    """Stop the router sending prefixes to the edges: withdrawn by every edge (BGP), or the route removed."""
+    if plan.routing == "bgp":
+        for edge in plan.nodes_with_role("edge"):
+            routing.withdraw(plan.lab, edge.name, [str(p) for p in prefixes])
+        return
     netns, _ = _router_hops(plan)
     with IPRoute(netns=netns) as ipr:
         for prefix in prefixes:
@@ -282,7 +289,7 @@ def agent_status(lab: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
     plan = running_plan(lab)
     report: dict[str, dict[str, Any]] = {}
     for edge in plan.nodes_with_role("edge"):
-        agent = next((s for s in edge.services if s.name == "agent"), None)
+        agent = next((s for s in edge.services if s.name == "tenants"), None)
         if agent is None:
             continue
         try:

@@ -26,6 +26,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from edgesim import namespaces
 from edgesim.errors import EdgesimError
+from edgesim.state import LabState
 from edgesim.tenants import nft
 from edgesim.tenants.gre import GreEndpoint
 from edgesim.tenants.reconcile import EdgeContext, Reconciler
@@ -41,7 +42,7 @@ STORE_TIMEOUT_S = 1.0
 
 
 def log(message: str) -> None:
-    """One line to the agent's log (the supervisor sends stdout to logs/<edge>-agent.log)."""
+    """One line to the agent's log (the supervisor sends stdout to logs/<edge>-tenants.log)."""
     print(f"{time.strftime('%H:%M:%S')} agent: {message}", flush=True)
 
 
@@ -256,7 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uplink", required=True, help="the edge's interface towards the router")
     parser.add_argument("--gre-endpoint", required=True, type=IPv4Address)
     parser.add_argument("--veth-pool", required=True, type=IPv4Network)
-    parser.add_argument("--state", required=True, type=Path, help="the lab's state directory")
     args = parser.parse_args(argv)
     context = EdgeContext(
         args.lab, args.edge, args.uplink, args.gre_endpoint, args.veth_pool, namespaces.lab_mount_ns()
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     agent = Agent(
         context,
         Store(args.store, timeout=STORE_TIMEOUT_S),
-        args.state / f"agent-{args.edge}.json",
+        LabState(args.lab).dir / f"tenants-{args.edge}.json",
     )
     signal.signal(signal.SIGTERM, lambda *_: (agent.stop.set(), agent.wake.set()))
     signal.signal(signal.SIGINT, lambda *_: (agent.stop.set(), agent.wake.set()))

@@ -1,7 +1,9 @@
-"""Make N HTTP requests, one TCP connection each, and record which edge answered, the source port and latency.
+"""Legitimate HTTP load: N requests, one TCP connection each, with latency, success and which edge answered.
 
 Runs inside a lab node: `python -m edgesim.traffic.http_probe --target 198.51.100.10:80 --count 1024`
 prints one JSON object; `probe_from_node` does that through the lab and returns the parsed results.
+With `hold` (the default) every connection stays open until the run ends, so no source port is used
+twice in one run; without it, connections close as they finish (a steady load of new connections).
 """
 
 from __future__ import annotations
@@ -44,8 +46,28 @@ class ProbeReport:
         """How many connections each edge served."""
         return Counter(f.edge for f in self.ok if f.edge)
 
+    @property
+    def success_rate(self) -> float:
+        """Share of requests answered (1.0 when there were none)."""
+        return len(self.ok) / len(self.fetches) if self.fetches else 1.0
 
-async def _fetch(host: str, port: int, timeout: float, keep: list[asyncio.StreamWriter]) -> Fetch:
+    def latency_ms(self, quantile: float) -> float:
+        """Latency quantile (0-1) of the successful requests, in ms."""
+        values = sorted(f.latency_ms for f in self.ok)
+        if not values:
+            return float("nan")
+        return values[min(len(values) - 1, int(quantile * len(values)))]
+
+    def summary(self) -> str:
+        """One line: count, success, p50/p99 latency, spread over edges."""
+        edges = ", ".join(f"{edge} {n}" for edge, n in sorted(self.per_edge().items()))
+        return (
+            f"{len(self.fetches)} requests, {self.success_rate:.2%} ok, p50 {self.latency_ms(0.5):.1f} ms, "
+            f"p99 {self.latency_ms(0.99):.1f} ms; served by {edges or 'none'}"
+        )
+
+
+async def _fetch(host: str, port: int, timeout: float, keep: list[asyncio.StreamWriter] | None) -> Fetch:
     started = time.perf_counter()
     source_port = None
     try:
@@ -53,8 +75,11 @@ async def _fetch(host: str, port: int, timeout: float, keep: list[asyncio.Stream
         source_port = writer.get_extra_info("sockname")[1]
         writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
         raw = await asyncio.wait_for(reader.read(), timeout)
-        # Closed only when the whole run is over, so no source port is reused within one run.
-        keep.append(writer)
+        if keep is None:
+            writer.close()
+        else:
+            # Closed only when the whole run is over, so no source port is reused within one run.
+            keep.append(writer)
         head, _, body = raw.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 200"):
             raise ValueError(f"unexpected answer {head[:40]!r}")
@@ -66,13 +91,15 @@ async def _fetch(host: str, port: int, timeout: float, keep: list[asyncio.Stream
         )
 
 
-async def _probe(host: str, port: int, count: int, concurrency: int, timeout: float) -> list[Fetch]:
+async def _probe(
+    host: str, port: int, count: int, concurrency: int, timeout: float, hold: bool
+) -> list[Fetch]:
     limit = asyncio.Semaphore(concurrency)
     keep: list[asyncio.StreamWriter] = []
 
     async def one() -> Fetch:
         async with limit:
-            return await _fetch(host, port, timeout, keep)
+            return await _fetch(host, port, timeout, keep if hold else None)
 
     fetches = list(await asyncio.gather(*(one() for _ in range(count))))
     for writer in keep:
@@ -80,25 +107,28 @@ async def _probe(host: str, port: int, count: int, concurrency: int, timeout: fl
     return fetches
 
 
-def probe(target: str, count: int, concurrency: int = 128, timeout: float = 5.0) -> ProbeReport:
+def probe(
+    target: str, count: int, concurrency: int = 128, timeout: float = 5.0, hold: bool = True
+) -> ProbeReport:
     """Run the probe from the current network namespace."""
     host, port = target.rsplit(":", 1)
-    return ProbeReport(target, asyncio.run(_probe(host, int(port), count, concurrency, timeout)))
+    return ProbeReport(target, asyncio.run(_probe(host, int(port), count, concurrency, timeout, hold)))
 
 
-def probe_from_node(lab: str, node: str, target: str, count: int, concurrency: int = 128) -> ProbeReport:
+def probe_from_node(
+    lab: str,
+    node: str,
+    target: str,
+    count: int,
+    concurrency: int = 128,
+    hold: bool = True,
+    timeout: float = 5.0,
+) -> ProbeReport:
     """Run the probe inside a lab node and return its report."""
-    argv = [
-        sys.executable,
-        "-m",
-        __name__,
-        "--target",
-        target,
-        "--count",
-        str(count),
-        "--concurrency",
-        str(concurrency),
-    ]
+    argv = [sys.executable, "-m", __name__, "--target", target, "--count", str(count)]
+    argv += ["--concurrency", str(concurrency), "--timeout", str(timeout)]
+    if not hold:
+        argv.append("--no-hold")
     result = lab_api.exec_in(lab, node, argv, capture_output=True, text=True, check=False)
     if result.returncode:
         raise EdgesimError(f"probe in {node} failed: {result.stderr.strip()[-400:]}")
@@ -113,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=128)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--no-hold", action="store_true", help="close each connection as soon as it is done")
     args = parser.parse_args(argv)
-    report = probe(args.target, args.count, args.concurrency, args.timeout)
+    report = probe(args.target, args.count, args.concurrency, args.timeout, hold=not args.no_hold)
     json.dump({"target": report.target, "fetches": [asdict(f) for f in report.fetches]}, sys.stdout)
     return 0
 

@@ -1,8 +1,8 @@
-"""A steady stream of HTTP requests, one new TCP connection each, started at a fixed interval.
+"""A steady stream of HTTP requests, one new TCP connection every interval, until SIGTERM.
 
-Runs inside a lab node: `python -m edgesim.traffic.http_stream --target 203.0.113.100:80 --duration 6`
-prints one JSON object with every request's start time (seconds since the stream began), outcome and
-latency; failure tests read from it how long errors lasted.
+Runs inside a lab node: `python -m edgesim.traffic.http_stream --target 198.51.100.10:80 --rate 200`; on
+SIGTERM it stops starting requests, lets those in flight finish, and prints one JSON object with every
+request's start time (CLOCK_MONOTONIC, comparable across processes), outcome and serving edge.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -19,47 +20,88 @@ from dataclasses import asdict, dataclass
 class Request:
     """One request of the stream."""
 
-    start: float  # seconds since the stream began
-    latency: float
+    started: float  # time.monotonic() when the connection was opened
+    latency_ms: float
+    edge: str | None
     error: str | None = None
 
 
-async def _one(host: str, port: int, timeout: float, began: float) -> Request:
-    start = time.monotonic()
+@dataclass
+class StreamReport:
+    """Every request of one stream run, in start order."""
+
+    target: str
+    requests: list[Request]
+
+    def failed(self) -> list[Request]:
+        """The requests that got no answer in time."""
+        return [r for r in self.requests if r.error is not None]
+
+    def served_by(self, edge: str, since: float = 0.0, until: float = float("inf")) -> int:
+        """How many requests started in [since, until) were served by `edge`."""
+        return sum(1 for r in self.requests if r.edge == edge and since <= r.started < until)
+
+
+async def _request(host: str, port: int, timeout: float) -> Request:
+    started = time.monotonic()
+    writer = None
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port)
             writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-            raw = await asyncio.wait_for(reader.read(), timeout - (time.monotonic() - start))
-        finally:
-            writer.close()
-        if not raw.startswith(b"HTTP/1.1 200"):
-            raise ValueError(f"unexpected answer {raw[:40]!r}")
-        return Request(start - began, time.monotonic() - start)
+            raw = await reader.read()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise ValueError(f"unexpected answer {head[:40]!r}")
+        return Request(started, (time.monotonic() - started) * 1000, body.decode().strip())
     except (TimeoutError, OSError, ValueError) as err:
-        return Request(start - began, time.monotonic() - start, f"{type(err).__name__}: {err}")
+        return Request(started, (time.monotonic() - started) * 1000, None, f"{type(err).__name__}: {err}")
+    finally:
+        if writer is not None:
+            writer.close()
 
 
-async def _stream(host: str, port: int, duration: float, interval: float, timeout: float) -> list[Request]:
-    began = time.monotonic()
-    tasks = []
-    while time.monotonic() - began < duration:
-        tasks.append(asyncio.create_task(_one(host, port, timeout, began)))
-        await asyncio.sleep(interval)
+async def _stream(host: str, port: int, interval: float, timeout: float) -> list[Request]:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[Request]] = []
+    next_at = time.monotonic()
+    while not stop.is_set():
+        tasks.append(asyncio.create_task(_request(host, port, timeout)))
+        # A fixed schedule, not a fixed pause: a slow request must not thin the stream out.
+        next_at += interval
+        try:
+            await asyncio.wait_for(stop.wait(), max(0.0, next_at - time.monotonic()))
+        except TimeoutError:
+            pass
     return list(await asyncio.gather(*tasks))
 
 
+def stream(target: str, rate: float, timeout: float) -> StreamReport:
+    """Run the stream from the current network namespace until SIGTERM or SIGINT."""
+    host, port = target.rsplit(":", 1)
+    return StreamReport(target, asyncio.run(_stream(host, int(port), 1.0 / rate, timeout)))
+
+
+def parse(text: str) -> StreamReport:
+    """Read the JSON a stream printed."""
+    data = json.loads(text)
+    return StreamReport(data["target"], [Request(**r) for r in data["requests"]])
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the stream and print it as JSON."""
+    """Entry point: stream until SIGTERM, then print the report as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True, help="address:port")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds of requests")
-    parser.add_argument("--interval", type=float, default=0.02, help="seconds between request starts")
-    parser.add_argument("--timeout", type=float, default=1.0, help="seconds a request may take")
+    parser.add_argument("--rate", type=float, default=200.0, help="new connections per second")
+    parser.add_argument(
+        "--timeout", type=float, default=0.8, help="seconds before a request counts as failed"
+    )
     args = parser.parse_args(argv)
-    host, port = args.target.rsplit(":", 1)
-    requests = asyncio.run(_stream(host, int(port), args.duration, args.interval, args.timeout))
-    json.dump({"target": args.target, "requests": [asdict(r) for r in requests]}, sys.stdout)
+    report = stream(args.target, args.rate, args.timeout)
+    json.dump({"target": report.target, "requests": [asdict(r) for r in report.requests]}, sys.stdout)
     return 0
 
 

@@ -13,7 +13,7 @@ from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
-from edgesim.bpf import loader
+from edgesim.bpf import testrun
 from edgesim.tenants.gre import GreEndpoint, Route
 from edgesim.tenants.spec import MARK_BASE
 
@@ -213,7 +213,8 @@ def test_gre_packet(endpoints: dict[str, GreEndpoint], case: Case) -> None:
     fd = endpoint.encap_fd if case.program == "encap" else endpoint.decap_fd
     before = endpoint.counters().get(case.counter, (0, 0))[0]
     frame = bytes(case.packet)
-    verdict, out = loader.test_run_tc(fd, frame, mark=case.mark)
+    result = testrun.run(fd, frame, skb_mark=case.mark)
+    verdict, out = result.retval, result.packet
     assert verdict == case.verdict
     assert endpoint.counters().get(case.counter, (0, 0))[0] == before + 1
     if case.verdict == TC_ACT_SHOT:

@@ -26,7 +26,8 @@ TOLERANCE = 0.25
 
 def test_1024_connections_all_succeed_and_spread_over_every_edge(lab: LabPlan) -> None:
     vip = f"{lab.vips[0]}:80"
-    report = probe_from_node(E2E_LAB, "client1", vip, CONNECTIONS)
+    # A generous timeout: this test is about every connection succeeding and the spread, not latency.
+    report = probe_from_node(E2E_LAB, "client1", vip, CONNECTIONS, timeout=10.0)
     failures = [f.error for f in report.fetches if f.error]
     assert failures == [], f"{len(failures)} of {CONNECTIONS} connections failed, e.g. {failures[:3]}"
     ports = {f.source_port for f in report.fetches}

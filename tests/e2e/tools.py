@@ -103,9 +103,8 @@ def tcp_connects(netns: str, host: str, port: int, timeout: float = 1.0) -> bool
             return False
 
 
-def _router_routes_through(plan: LabPlan, edge: str) -> tuple[str, str, list[tuple[str, list[dict]]]]:
+def _router_routes_through(plan: LabPlan) -> tuple[str, list[tuple[str, list[dict]]]]:
     (router,) = plan.nodes_with_role("router")
-    iface = router.interface_to(edge)
     routes = []
     with IPRoute(netns=router.netns) as ipr:
         for route in ipr.get_routes(family=socket.AF_INET):
@@ -113,38 +112,39 @@ def _router_routes_through(plan: LabPlan, edge: str) -> tuple[str, str, list[tup
             if hops:
                 dst = f"{route.get('RTA_DST')}/{route['dst_len']}"
                 routes.append((dst, [{"gateway": h.get("RTA_GATEWAY"), "oif": h["oif"]} for h in hops]))
-    return router.netns, iface.peer_address, routes
+    return router.netns, routes
 
 
 def fail_edge(plan: LabPlan, edge: str) -> None:
-    """Take an edge out: out of every ECMP route of the router, then its links down (its tenants' too)."""
-    netns, gateway, routes = _router_routes_through(plan, edge)
-    with IPRoute(netns=netns) as ipr:
-        for dst, hops in routes:
-            ipr.route("replace", dst=dst, multipath=[h for h in hops if h["gateway"] != gateway])
-        uplink = plan.nodes["router"].interface_to(edge).name
-        ipr.link("set", index=ipr.link_lookup(ifname=uplink)[0], state="down")
+    """An edge dies: its links go down (its tenants' too). With BGP the router finds out by itself (BFD);
+    with static routing the edge is taken out of the router's ECMP routes here."""
+    if plan.routing == "static":
+        gateway = plan.nodes["router"].interface_to(edge).peer_address
+        netns, routes = _router_routes_through(plan)
+        with IPRoute(netns=netns) as ipr:
+            for dst, hops in routes:
+                ipr.route("replace", dst=dst, multipath=[h for h in hops if h["gateway"] != gateway])
     node = plan.nodes[edge]
     with IPRoute(netns=node.netns) as ipr:
         for link in ipr.get_links():
-            if link.get("ifname") != "lo" and link.get("ifname") != "eth-mgmt":
+            if link.get("ifname") not in ("lo", "eth-mgmt"):
                 ipr.link("set", index=link["index"], state="down")
 
 
 def restore_edge(plan: LabPlan, edge: str) -> None:
-    """Undo fail_edge: links up, the edge's routes, and the edge back in the router's ECMP routes."""
-    router = plan.nodes["router"]
-    gateway = router.interface_to(edge).peer_address
-    with IPRoute(netns=router.netns) as ipr:
-        index = ipr.link_lookup(ifname=router.interface_to(edge).name)[0]
-        ipr.link("set", index=index, state="up")
+    """Undo fail_edge: links up and the edge's routes; with static routing, back in the ECMP routes."""
     node = plan.nodes[edge]
     with IPRoute(netns=node.netns) as ipr:
         for link in ipr.get_links():
             ipr.link("set", index=link["index"], state="up")
     role_for(plan, node).configure()
-    netns, _, routes = _router_routes_through(plan, edge)
+    if plan.routing != "static":
+        return
+    router = plan.nodes["router"]
+    gateway = router.interface_to(edge).peer_address
+    netns, routes = _router_routes_through(plan)
     with IPRoute(netns=netns) as ipr:
+        index = ipr.link_lookup(ifname=router.interface_to(edge).name)[0]
         for dst, hops in routes:
             if all(h["gateway"] != gateway for h in hops):
                 ipr.route("replace", dst=dst, multipath=[*hops, {"gateway": gateway, "oif": index}])

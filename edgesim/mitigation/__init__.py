@@ -1,0 +1,1 @@
+"""XDP DoS mitigation: rules, their BPF maps, the per-edge agent, and the `mitigate` tasks."""

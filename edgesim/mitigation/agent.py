@@ -1,0 +1,163 @@
+"""The per-edge XDP agent: loads the DoS program on the uplink, keeps its maps equal to the lab's rule set,
+and answers `reload`, `stats` and `status` on a unix socket. Runs inside the edge, under the lab supervisor:
+
+    python -m edgesim.mitigation.agent --netns pop-edge1 --uplink eth-router --rules R --socket S
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import socketserver
+import sys
+import threading
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from edgesim.bpf import loader
+from edgesim.errors import EdgesimError
+from edgesim.mitigation import layout, maps, store, synproxy
+from edgesim.mitigation.rules import RuleSet, SynCookie
+
+PROGRAM = Path("ddos.c")
+ENTRY = "xdp_ddos"
+
+
+class Agent:
+    """Owns the loaded program; every change to its maps goes through `reload` under one lock."""
+
+    def __init__(self, netns: str, uplink: str, rules: Path) -> None:
+        self.netns = netns
+        self.uplink = uplink
+        self.rules_file = rules
+        self.lock = threading.Lock()
+        self.bpf = loader.compile_program(PROGRAM)
+        self.prog_fd = loader.load_xdp(self.bpf, ENTRY)
+        self.rule_set = RuleSet()
+        self.mode = ""
+
+    def start(self, mode: str) -> None:
+        """Apply the rules first, then attach: there is never a moment with the program but not the rules."""
+        self.reload()
+        self.mode = loader.attach_xdp(self.netns, self.uplink, self.prog_fd, mode)
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the rule set and bring the maps (and the synproxy table) to it by diff."""
+        with self.lock:
+            new = store.read(self.rules_file)
+            old_labels = {r.slot: r.rule.label() for r in self.rule_set.rules}
+            taken = [r.slot for r in new.rules if old_labels.get(r.slot) != r.rule.label()]
+            maps.clear_counters(self.bpf, taken)
+            changes = maps.apply(self.bpf, maps.contents_for(new))
+            protected = [
+                (IPv4Address(r.rule.vip), r.rule.port) for r in new.rules if isinstance(r.rule, SynCookie)
+            ]
+            synproxy.install(protected)
+            self.rule_set = new
+            return {"changes": changes, "rules": len(new.rules)}
+
+    def stats(self) -> dict[str, Any]:
+        """Counters per rule and per built-in verdict."""
+        with self.lock:
+            slots = [r.slot for r in self.rule_set.rules]
+            counters = maps.read_counters(self.bpf, [*layout.VERDICT_SLOTS, *slots])
+            return {
+                "verdicts": {name: counters[slot] for slot, name in layout.VERDICT_SLOTS.items()},
+                "rules": [
+                    {
+                        "name": r.rule.label(),
+                        "kind": r.rule.kind,
+                        "slot": r.slot,
+                        "packets": counters[r.slot][0],
+                        "bytes": counters[r.slot][1],
+                    }
+                    for r in self.rule_set.rules
+                ],
+            }
+
+    def status(self) -> dict[str, Any]:
+        """What is attached where."""
+        info = loader.xdp_info(self.netns, self.uplink) or {}
+        return {"uplink": self.uplink, "mode": self.mode, "prog_id": info.get("prog_id"), "pid": os.getpid()}
+
+    def stop(self) -> None:
+        """Detach and remove the synproxy table; the maps go with the process."""
+        loader.detach_xdp(self.netns, self.uplink)
+        synproxy.remove()
+
+
+def serve(agent: Agent, path: Path) -> socketserver.UnixStreamServer:
+    """A unix-socket server answering one JSON request per connection."""
+    handlers = {"reload": agent.reload, "stats": agent.stats, "status": agent.status}
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            try:
+                request = json.loads(self.rfile.readline())
+                answer: dict[str, Any] = {"ok": True, **handlers[request["op"]]()}
+            except (KeyError, ValueError) as err:
+                answer = {"ok": False, "error": f"bad request: {err}"}
+            except EdgesimError as err:
+                answer = {"ok": False, "error": str(err)}
+            self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+    path.unlink(missing_ok=True)
+    server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load, attach, serve until SIGTERM, detach."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--netns", required=True, help="the edge's namespace (the agent runs inside it)")
+    parser.add_argument("--uplink", required=True, help="interface facing the router")
+    parser.add_argument("--rules", required=True, type=Path, help="the lab's rule set (JSON)")
+    parser.add_argument("--socket", required=True, type=Path, help="control socket path")
+    parser.add_argument("--mode", default="auto", choices=["auto", "native", "generic"])
+    args = parser.parse_args(argv)
+    try:
+        agent = Agent(args.netns, args.uplink, args.rules)
+        agent.start(args.mode)
+    except EdgesimError as err:
+        print(f"xdp agent: {err}", file=sys.stderr, flush=True)
+        return 1
+    server = serve(agent, args.socket)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(
+        f"xdp agent: {ENTRY} on {args.uplink} in {agent.mode} mode, {len(agent.rule_set.rules)} rules",
+        flush=True,
+    )
+    stop.wait()
+    server.shutdown()
+    args.socket.unlink(missing_ok=True)
+    agent.stop()
+    return 0
+
+
+def request(path: Path, op: str, timeout: float = 5.0) -> dict[str, Any]:
+    """Send one request to an agent and return its answer (raises EdgesimError when it cannot)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(json.dumps({"op": op}).encode() + b"\n")
+            answer = json.loads(sock.makefile().readline())
+    except (OSError, ValueError) as err:
+        raise EdgesimError(
+            f"XDP agent at {path} did not answer: {err}", hint="is the lab up? `invoke status`"
+        ) from None
+    if not answer.get("ok"):
+        raise EdgesimError(f"XDP agent at {path}: {answer.get('error')}")
+    return answer
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Change and read a running lab's mitigation: the rule store, then every edge agent reloads from it."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import ValidationError
+
+from edgesim import lab as lab_api
+from edgesim.errors import EdgesimError, Problem
+from edgesim.mitigation import store
+from edgesim.mitigation.agent import request
+from edgesim.mitigation.rules import RULE_ADAPTER, Rule, RuleSet, SynCookie, VipCap
+
+
+def parse_rule(fields: dict[str, Any]) -> Rule:
+    """A rule from command-line fields (None means not given); errors name the option to fix."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return RULE_ADAPTER.validate_python(given)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            field = next((str(p) for p in reversed(e["loc"]) if str(p) in given or str(p) in fields), "")
+            where = f"--{field.replace('_', '-')}" if field else "rule"
+            problems.append(Problem(where, e["msg"], "see `invoke mitigate add --help`"))
+        raise EdgesimError(problems) from None
+
+
+def edges(lab: str) -> list[str]:
+    """The edge nodes of a running lab."""
+    return [n.name for n in lab_api.running_plan(lab).nodes_with_role("edge")]
+
+
+def _each_edge(lab: str, op: str) -> dict[str, dict[str, Any]]:
+    names = edges(lab)
+    # In parallel, so a change reaches every edge within one round trip rather than one per edge.
+    with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
+        answers = pool.map(lambda e: request(store.agent_socket(lab, e), op), names)
+        return dict(zip(names, answers, strict=True))
+
+
+def reload_all(lab: str) -> dict[str, dict[str, Any]]:
+    """Make every edge agent apply the stored rule set now."""
+    return _each_edge(lab, "reload")
+
+
+def stats(lab: str) -> dict[str, dict[str, Any]]:
+    """Per-edge counters: built-in verdicts and one entry per rule."""
+    return _each_edge(lab, "stats")
+
+
+def rules(lab: str) -> RuleSet:
+    """The rule set in force (as stored; agents apply it on every change)."""
+    lab_api.running_plan(lab)
+    return store.read(store.rules_path(lab))
+
+
+def add(lab: str, rule: Rule) -> RuleSet:
+    """Add a rule on every edge; refuses duplicates and VIPs the lab does not serve."""
+    plan = lab_api.running_plan(lab)
+    current = rules(lab)
+    conflict = current.conflicts(rule)
+    if conflict:
+        raise EdgesimError(Problem("rule", conflict, "`invoke mitigate list` shows the rules in force"))
+    if isinstance(rule, SynCookie | VipCap) and str(rule.vip) not in plan.vips:
+        raise EdgesimError(
+            Problem("--vip", f"{rule.vip} is not a VIP of lab {lab}", f"VIPs: {', '.join(plan.vips)}")
+        )
+    updated = current.with_rule(rule)
+    store.write(store.rules_path(lab), updated)
+    reload_all(lab)
+    return updated
+
+
+def delete(lab: str, name: str) -> RuleSet:
+    """Remove the rule called `name` from every edge."""
+    current = rules(lab)
+    if current.find(name) is None:
+        known = ", ".join(current.names()) or "none"
+        raise EdgesimError(Problem("name", f"no rule named {name!r}", f"rules: {known}"))
+    updated = current.without(name)
+    store.write(store.rules_path(lab), updated)
+    reload_all(lab)
+    return updated

@@ -1,0 +1,190 @@
+"""Mitigation rules: what the topology file and `invoke mitigate` may say, and their counter slots."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from edgesim.mitigation import layout
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Rate = Annotated[int, Field(ge=1, le=100_000_000, description="packets per second")]
+Burst = Annotated[int, Field(ge=1, le=10_000_000, description="packets allowed at once")]
+
+
+class _Rule(BaseModel):
+    """Fields every rule has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(None, description="Unique name (default: derived from the rule).")
+
+    def key(self) -> str:
+        """What makes two rules the same rule, whatever their names."""
+        raise NotImplementedError
+
+    def label(self) -> str:
+        """The rule's name, or its derived name."""
+        return self.name or self.key()
+
+
+class AllowSrc(_Rule):
+    """Sources in this prefix skip every drop rule."""
+
+    kind: Literal["allow_src"]
+    prefix: IPv4Network
+
+    def key(self) -> str:
+        """allow_src <prefix>."""
+        return f"allow_src {self.prefix}"
+
+
+class DropSrc(_Rule):
+    """Drop everything from sources in this prefix."""
+
+    kind: Literal["drop_src"]
+    prefix: IPv4Network
+
+    def key(self) -> str:
+        """drop_src <prefix>."""
+        return f"drop_src {self.prefix}"
+
+
+class DropPort(_Rule):
+    """Drop a protocol from (reflection floods) or to (closed service) a port."""
+
+    kind: Literal["drop_port"]
+    proto: Literal["tcp", "udp"]
+    src_port: Port | None = None
+    dst_port: Port | None = None
+
+    @model_validator(mode="after")
+    def _one_port(self) -> DropPort:
+        if (self.src_port is None) == (self.dst_port is None):
+            raise ValueError("give exactly one of src_port and dst_port")
+        return self
+
+    def key(self) -> str:
+        """drop_port <proto> src|dst <port>."""
+        side, port = ("src", self.src_port) if self.src_port is not None else ("dst", self.dst_port)
+        return f"drop_port {self.proto} {side} {port}"
+
+
+class RateLimit(_Rule):
+    """Per-source packet-rate limit for TCP SYNs, for UDP or for ICMP."""
+
+    kind: Literal["rate_limit"]
+    match: Literal["syn", "udp", "icmp"]
+    rate: Rate
+    burst: Burst
+
+    def key(self) -> str:
+        """rate_limit <match>: one per match kind."""
+        return f"rate_limit {self.match}"
+
+
+class SynCookie(_Rule):
+    """Answer SYNs to this VIP:port with SYN cookies from XDP; pass only ACKs with a valid cookie."""
+
+    kind: Literal["syn_cookie"]
+    vip: IPv4Address
+    port: Port
+
+    def key(self) -> str:
+        """syn_cookie <vip>:<port>."""
+        return f"syn_cookie {self.vip}:{self.port}"
+
+
+class VipCap(_Rule):
+    """Cap the packet rate to one VIP, whatever the source: the last line of defence."""
+
+    kind: Literal["vip_cap"]
+    vip: IPv4Address
+    rate: Rate
+    burst: Burst
+
+    def key(self) -> str:
+        """vip_cap <vip>."""
+        return f"vip_cap {self.vip}"
+
+
+class Malformed(_Rule):
+    """Also drop packets with IP options and/or fragments (truncated or inconsistent headers always are)."""
+
+    kind: Literal["malformed"]
+    ip_options: bool = True
+    fragments: bool = True
+
+    def key(self) -> str:
+        """malformed: one per lab."""
+        return "malformed"
+
+
+Rule = Annotated[
+    AllowSrc | DropSrc | DropPort | RateLimit | SynCookie | VipCap | Malformed, Field(discriminator="kind")
+]
+RULE_ADAPTER: TypeAdapter[Rule] = TypeAdapter(Rule)
+RULE_KINDS = ("allow_src", "drop_src", "drop_port", "rate_limit", "syn_cookie", "vip_cap", "malformed")
+
+
+class Mitigation(BaseModel):
+    """The `mitigation:` section of a topology: rules applied to every edge."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[Rule] = Field(default_factory=list)
+
+
+class SlottedRule(BaseModel):
+    """A rule with the counter slot its packets are counted in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slot: int
+    rule: Rule
+
+
+class RuleSet(BaseModel):
+    """The rules in force on a lab's edges, each with a stable counter slot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[SlottedRule] = Field(default_factory=list)
+
+    def names(self) -> list[str]:
+        """Rule names in order."""
+        return [r.rule.label() for r in self.rules]
+
+    def find(self, name: str) -> SlottedRule | None:
+        """The rule with this name, if any."""
+        return next((r for r in self.rules if r.rule.label() == name), None)
+
+    def conflicts(self, rule: Rule) -> str | None:
+        """Why `rule` cannot join this set (same name, or a second rule for the same thing), if it cannot."""
+        for existing in self.rules:
+            if existing.rule.label() == rule.label():
+                return f"a rule named {rule.label()!r} exists already"
+            if existing.rule.key() == rule.key():
+                return f"rule {existing.rule.label()!r} already covers {rule.key()}"
+        return None
+
+    def with_rule(self, rule: Rule) -> RuleSet:
+        """A new set with `rule` added in the lowest free slot."""
+        used = {r.slot for r in self.rules}
+        slot = next((s for s in range(layout.FIRST_RULE_SLOT, layout.MAX_SLOTS) if s not in used), None)
+        if slot is None:
+            raise ValueError(f"at most {layout.MAX_RULES} rules")
+        return RuleSet(rules=[*self.rules, SlottedRule(slot=slot, rule=rule)])
+
+    def without(self, name: str) -> RuleSet:
+        """A new set without the rule called `name`."""
+        return RuleSet(rules=[r for r in self.rules if r.rule.label() != name])
+
+
+def build_rule_set(rules: list[Rule]) -> RuleSet:
+    """Assign slots in order; the caller has checked there are no conflicts."""
+    if len(rules) > layout.MAX_RULES:
+        raise ValueError(f"at most {layout.MAX_RULES} rules")
+    return RuleSet(rules=[SlottedRule(slot=layout.FIRST_RULE_SLOT + i, rule=r) for i, r in enumerate(rules)])

@@ -1,0 +1,272 @@
+"""Volumetric attacks from the `attacker` node, always bounded in packets and seconds.
+
+Floods are sent by netsniff-ng's trafgen (the fastest sender here: it writes frames through a packet
+mmap ring from every CPU) from a configuration rendered per attack: dynamic fields (random spoofed
+sources in 100.64.0.0/10, random ports and sequence numbers) are evaluated by trafgen for each packet.
+The malformed-packet mix is crafted with scapy and handed to trafgen as a list of static frames.
+The achieved rate is measured from the attacker interface's transmit counter, not taken from trafgen.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from pyroute2 import IPRoute
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw, raw
+
+from edgesim import namespaces
+from edgesim.errors import EdgesimError, Problem
+from edgesim.paths import lab_dir
+from edgesim.plan import LabPlan
+
+ATTACKER = "attacker"
+# A flood never runs longer than this, nor sends more than this, whatever is asked.
+MAX_SECONDS = 120
+MAX_PACKETS = 50_000_000
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the packets go: the VIP, and the router's MAC on the attacker's link."""
+
+    vip: IPv4Address
+    router_mac: str
+    own_address: IPv4Address
+
+
+def _mac(mac: str) -> str:
+    return mac.lower()
+
+
+def _ip_bytes(address: IPv4Address) -> str:
+    return ", ".join(str(b) for b in address.packed)
+
+
+def _eth(target: Target) -> str:
+    return f"eth(da={_mac(target.router_mac)}, type=0x0800)"
+
+
+def _ip_header(target: Target, proto: int, length: int, source: str) -> str:
+    # version/IHL, TOS, total length, random ID, DF, TTL, protocol, checksum over bytes 14..33.
+    return (
+        f"0x45, 0x00, const16({length}), drnd(2), 0x40, 0x00, 64, {proto}, csumip(14, 33),\n"
+        f"  {source}, {_ip_bytes(target.vip)}"
+    )
+
+
+# Random sources inside 100.64.0.0/10: second byte 64-127, the rest random.
+SPOOFED = "100, dinc(64, 127), drnd(2)"
+
+
+def syn_flood(target: Target) -> str:
+    """SYNs to VIP:80 from random spoofed sources, random source ports and sequence numbers."""
+    return (
+        "{\n  " + _eth(target) + ",\n  " + _ip_header(target, 6, 40, SPOOFED) + ",\n"
+        "  drnd(2), const16(80), drnd(4), const32(0), 0x50, 0x02, const16(64240),\n"
+        "  csumtcp(14, 34), const16(0)\n}\n"
+    )
+
+
+def _udp(target: Target, source: str, sport: str, payload: int) -> str:
+    length = 8 + payload
+    body = ", ".join(["0x41"] * payload)
+    return (
+        "{\n  " + _eth(target) + ",\n  " + _ip_header(target, 17, 20 + length, source) + ",\n"
+        f"  {sport}, drnd(2), const16({length}), csumudp(14, 34),\n  {body}\n}}\n"
+    )
+
+
+def udp_reflection(target: Target) -> str:
+    """DNS and NTP 'answers' (source ports 53 and 123) from random spoofed sources: a reflection flood."""
+    return _udp(target, SPOOFED, "const16(53)", 64) + _udp(target, SPOOFED, "const16(123)", 64)
+
+
+def udp_flood(target: Target) -> str:
+    """UDP to random ports of the VIP from the attacker's own address."""
+    return _udp(target, _ip_bytes(target.own_address), "drnd(2)", 64)
+
+
+def icmp_flood(target: Target) -> str:
+    """ICMP echo requests to the VIP from the attacker's own address (a ping flood)."""
+    return (
+        "{\n  "
+        + _eth(target)
+        + ",\n  "
+        + _ip_header(target, 1, 20 + 8 + 56, _ip_bytes(target.own_address))
+        + ",\n"
+        # type, code, checksum over the 64 ICMP bytes (34..97), random id, a counting sequence number
+        "  0x08, 0x00, csumicmp(34, 97), drnd(2), 0x00, dinc(0, 255),\n  "
+        + ", ".join(["0x61"] * 56)
+        + "\n}\n"
+    )
+
+
+def malformed_packets(target: Target) -> list[bytes]:
+    """Broken and suspicious frames that a router still forwards, built with scapy.
+
+    Broken IPv4 headers (IHL below 5, a total length past the frame) are left out: the router's own
+    stack drops them before they reach an edge, so they would not measure the edges (tests/bpf covers
+    them, packet by packet).
+    """
+    eth = Ether(dst=target.router_mac)
+    src, dst = str(target.own_address), str(target.vip)
+    return [
+        raw(eth / IP(src=src, dst=dst, proto=6) / Raw(b"\x00" * 10)),  # TCP header cut short
+        raw(eth / IP(src=src, dst=dst) / TCP(dport=443, dataofs=15)),  # TCP data offset past the end
+        raw(eth / IP(src=src, dst=dst, options=[b"\x01\x01\x01\x00"]) / TCP(dport=443)),  # IP options
+        raw(
+            eth / IP(src=src, dst=dst, flags="MF") / UDP(sport=40000, dport=9) / Raw(b"x" * 32)
+        ),  # 1st fragment
+        raw(eth / IP(src=src, dst=dst, frag=100, proto=17) / Raw(b"x" * 32)),  # later fragment
+        raw(eth / IP(src=src, dst=dst, proto=1) / Raw(b"\x08\x00")),  # ICMP header cut short
+        _udp_length_lies(eth / IP(src=src, dst=dst) / UDP(sport=40000, dport=9) / Raw(b"x" * 16)),
+    ]
+
+
+def _udp_length_lies(packet: Ether) -> bytes:
+    """A UDP datagram whose length field claims more than the IP packet carries."""
+    frame = raw(packet)
+    return frame[:38] + (1000).to_bytes(2, "big") + frame[40:]
+
+
+def _spoofed_frame(frame: bytes) -> str:
+    """A frame as trafgen bytes, with a random spoofed source and the IP checksum computed per packet.
+
+    Spoofed sources keep per-source rate limits out of the picture: only the malformed rule stops these.
+    (Their TCP/UDP checksums no longer match; a stack that gets them counts them as checksum errors.)
+    """
+    header_end = 14 + (frame[14] & 0x0F) * 4 - 1
+    words = [f"0x{b:02x}" for b in frame]
+    words[24:26] = [f"csumip(14, {header_end})"]
+    # After the 2-byte checksum became one token, the source address starts at index 25.
+    words[25:29] = [SPOOFED]
+    return "{ " + ", ".join(words) + " }\n"
+
+
+def malformed_mix(target: Target) -> str:
+    """The malformed frames as trafgen packets (trafgen cycles through them)."""
+    return "".join(_spoofed_frame(frame) for frame in malformed_packets(target))
+
+
+ATTACKS: dict[str, Callable[[Target], str]] = {
+    "syn-flood": syn_flood,
+    "udp-reflection": udp_reflection,
+    "udp-flood": udp_flood,
+    "icmp-flood": icmp_flood,
+    "malformed": malformed_mix,
+}
+
+
+@dataclass(frozen=True)
+class AttackReport:
+    """What an attack sent, measured on the attacker's interface."""
+
+    kind: str
+    packets: int
+    seconds: float
+    started: float  # time.time() at start, to line attacks up with other traffic
+    ended: float
+
+    @property
+    def pps(self) -> float:
+        """Achieved packets per second."""
+        return self.packets / self.seconds if self.seconds else 0.0
+
+
+def target_of(plan: LabPlan, vip: str | None = None) -> Target:
+    """The attack target in a running lab: its first VIP unless told, through the attacker's uplink."""
+    node = plan.nodes.get(ATTACKER)
+    if node is None or node.uplink is None:
+        raise EdgesimError(
+            Problem("nodes", f"lab {plan.lab} has no '{ATTACKER}' host", "add one to the topology")
+        )
+    uplink = next(i for i in node.interfaces if i.name == node.uplink)
+    with IPRoute(netns=plan.nodes[uplink.peer_node].netns) as ipr:
+        (link,) = ipr.get_links(ipr.link_lookup(ifname=uplink.peer_ifname)[0])
+        mac = link.get("IFLA_ADDRESS")
+    return Target(IPv4Address(vip or plan.vips[0]), mac, IPv4Address(uplink.address.split("/")[0]))
+
+
+def _tx_packets(netns: str, ifname: str) -> int:
+    with IPRoute(netns=netns) as ipr:
+        (link,) = ipr.get_links(ipr.link_lookup(ifname=ifname)[0])
+        return link.get("IFLA_STATS64")["tx_packets"]
+
+
+def launch(
+    plan: LabPlan,
+    kind: str,
+    pps: int,
+    seconds: float,
+    vip: str | None = None,
+    stop: threading.Event | None = None,
+) -> AttackReport:
+    """Run one attack from the attacker node and wait for it; pps 0 means as fast as trafgen goes.
+
+    It ends after `seconds`, after pps x seconds packets, or as soon as `stop` is set, whichever is first.
+    """
+    if kind not in ATTACKS:
+        raise EdgesimError(Problem("kind", f"unknown attack {kind!r}", f"one of {', '.join(ATTACKS)}"))
+    if not 0 < seconds <= MAX_SECONDS:
+        raise EdgesimError(Problem("--seconds", f"{seconds} is out of range", f"1-{MAX_SECONDS} seconds"))
+    if pps < 0:
+        raise EdgesimError(Problem("--pps", "must be 0 (as fast as possible) or more", "e.g. --pps 100000"))
+    node = plan.nodes[ATTACKER]
+    assert node.uplink is not None
+    config = lab_dir(plan.lab) / f"attack-{kind}.cfg"
+    config.write_text(ATTACKS[kind](target_of(plan, vip)))
+    count = min(MAX_PACKETS, int(pps * seconds) if pps else MAX_PACKETS)
+    argv = [
+        "trafgen",
+        "--dev",
+        node.uplink,
+        "--conf",
+        str(config),
+        "--num",
+        str(count),
+        "--no-sock-mem",
+        "--no-cpu-stats",
+    ]
+    if pps:
+        argv += ["--rate", f"{pps}pps"]
+    before = _tx_packets(node.netns, node.uplink)
+    started = time.time()
+    errors = tempfile.TemporaryFile()
+    # Its own process group: trafgen forks a sender per CPU, and all of them must stop together.
+    process = namespaces.popen_in(
+        node.netns, argv, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        while process.poll() is None:
+            if (stop is not None and stop.is_set()) or time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(argv, seconds)
+            time.sleep(0.05)
+    except subprocess.TimeoutExpired:
+        # Time is up before the count: stop it the way trafgen expects (it exits cleanly on SIGINT).
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    finally:
+        config.unlink(missing_ok=True)
+    ended = time.time()
+    with errors:
+        errors.seek(0)
+        error = errors.read().decode(errors="replace").strip()
+    if process.returncode not in (0, -signal.SIGINT, -signal.SIGKILL, 130):
+        raise EdgesimError(Problem("trafgen", f"failed with {process.returncode}: {error[-300:]}"))
+    sent = _tx_packets(node.netns, node.uplink) - before
+    return AttackReport(kind, sent, ended - started, started, ended)

@@ -1,0 +1,217 @@
+"""XDP DoS mitigation end to end: real floods from the attacker, real HTTP load from client1, through the
+router's ECMP to the four edges; asserting on what the clients got, the XDP counters and the edges' stacks."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from edgesim import namespaces, stackstats
+from edgesim.mitigation import control, store
+from edgesim.mitigation.rules import RULE_ADAPTER
+from edgesim.plan import LabPlan
+from edgesim.traffic import attacks
+from edgesim.traffic.http_probe import ProbeReport, probe_from_node
+from tests.e2e.conftest import E2E_LAB
+
+ATTACK_SECONDS = 40.0  # at most: the flood stops as soon as the clients' load is done
+FAILURE_DEMO_SECONDS = 2.0
+LOAD_REQUESTS = 2500  # the issue asks for at least 2,000 during the attack
+MIN_SUCCESS = 0.999
+MIN_STOPPED = 0.95
+
+
+@dataclass
+class Case:
+    """An attack, the counters that show it stopped, and what to remove to show the test can fail."""
+
+    kind: str
+    rules: list[str]  # rule names whose counters hold the stopped packets
+    verdicts: list[str] = field(default_factory=list)  # built-in verdicts that hold stopped packets
+    stack_counter: str = ""  # SNMP counter that moves when the packets reach the edges' stacks
+
+
+CASES = [
+    Case("syn-flood", ["vip-syn-cookies"], stack_counter="TcpExtSyncookiesSent"),
+    Case("udp-reflection", ["dns-reflection", "ntp-reflection"], stack_counter="UdpNoPorts"),
+    Case("udp-flood", ["udp-per-source"], stack_counter="UdpNoPorts"),
+    Case("icmp-flood", ["icmp-per-source"], stack_counter="IcmpInEchos"),
+    Case("malformed", ["malformed"], ["malformed (dropped)"], stack_counter="IpReasmReqds"),
+]
+
+
+def edges(lab: LabPlan) -> list[str]:
+    return [n.netns for n in lab.nodes_with_role("edge")]
+
+
+def stopped(before: dict, after: dict, case: Case) -> int:
+    """Packets counted by the case's rules and verdicts, summed over edges."""
+    total = 0
+    for edge, now in after.items():
+        then = before[edge]
+        for index, rule in enumerate(now["rules"]):
+            if rule["name"] in case.rules:
+                total += rule["packets"] - then["rules"][index]["packets"]
+        for verdict in case.verdicts:
+            total += now["verdicts"][verdict][0] - then["verdicts"][verdict][0]
+    return total
+
+
+def passed(before: dict, after: dict) -> int:
+    return sum(after[e]["verdicts"]["passed"][0] - before[e]["verdicts"]["passed"][0] for e in after)
+
+
+def stack_delta(lab: LabPlan, counter: str, before: dict[str, dict[str, int]]) -> int:
+    return sum(stackstats.snmp(ns)[counter] - before[ns][counter] for ns in edges(lab))
+
+
+def stack_snapshot(lab: LabPlan) -> dict[str, dict[str, int]]:
+    return {ns: stackstats.snmp(ns) for ns in edges(lab)}
+
+
+class Background(threading.Thread):
+    """Run an attack in the background and keep its report."""
+
+    def __init__(self, lab: LabPlan, kind: str, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.lab, self.kind, self.seconds = lab, kind, seconds
+        self.stop = threading.Event()
+        self.report: attacks.AttackReport | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.report = attacks.launch(self.lab, self.kind, 0, self.seconds, stop=self.stop)
+        except BaseException as err:  # re-raised in the test's thread
+            self.error = err
+
+    def result(self) -> attacks.AttackReport:
+        self.join(timeout=self.seconds + 30)
+        if self.error:
+            raise self.error
+        assert self.report is not None
+        return self.report
+
+
+@pytest.fixture
+def rules_restored(lab: LabPlan) -> Iterator[None]:
+    """Whatever a test removes from the rule set is back when it ends."""
+    original = store.read(store.rules_path(E2E_LAB))
+    yield
+    store.write(store.rules_path(E2E_LAB), original)
+    control.reload_all(E2E_LAB)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
+def test_attack_is_stopped_in_xdp_while_clients_are_served(lab: LabPlan, case: Case, rules_restored) -> None:
+    before = control.stats(E2E_LAB)
+    opens_before = stack_snapshot(lab)
+    flood = Background(lab, case.kind, ATTACK_SECONDS)
+    flood.start()
+    time.sleep(1.0)  # the flood is at full rate before the clients start
+    load_started = time.time()
+    syn_recv: list[int] = []
+
+    def sample_syn_recv() -> None:
+        for _ in range(5):
+            syn_recv.append(sum(stackstats.tcp_states(ns)["SYN_RECV"] for ns in edges(lab)))
+            time.sleep(0.3)
+
+    sampler = threading.Thread(target=sample_syn_recv)
+    sampler.start()
+    load: ProbeReport = probe_from_node(
+        E2E_LAB, "client1", f"{lab.vips[0]}:80", LOAD_REQUESTS, 32, hold=False
+    )
+    load_ended = time.time()
+    time.sleep(0.2)
+    flood.stop.set()
+    sampler.join()
+    report = flood.result()
+    after = control.stats(E2E_LAB)
+
+    assert report.started < load_started and load_ended < report.ended, "the load ran inside the attack"
+    assert report.packets > 100_000, f"the generator reached only {report.pps:.0f} pps"
+    assert len(load.fetches) >= 2000
+    assert load.success_rate >= MIN_SUCCESS, load.summary()
+    legit_syns = LOAD_REQUESTS if case.kind == "syn-flood" else 0  # client SYNs are answered with cookies too
+    blocked = stopped(before, after, case) - legit_syns
+    assert blocked >= MIN_STOPPED * report.packets, f"XDP stopped {blocked} of {report.packets} packets"
+    if case.kind == "syn-flood":
+        assert syn_recv and max(syn_recv) == 0, f"SYN-RECV sockets seen on the edges: {syn_recv}"
+        opened = stack_delta(lab, "TcpPassiveOpens", opens_before)
+        # Only the clients' proven handshakes reach the service's socket (synproxy opens one per request).
+        assert opened <= LOAD_REQUESTS + 50, f"{opened} connections opened for {LOAD_REQUESTS} requests"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
+def test_without_the_rule_the_attack_reaches_the_stack(lab: LabPlan, case: Case, rules_restored) -> None:
+    for name in case.rules:
+        control.delete(E2E_LAB, name)
+    before = control.stats(E2E_LAB)
+    stack_before = stack_snapshot(lab)
+    report = attacks.launch(lab, case.kind, 0, FAILURE_DEMO_SECONDS)
+    after = control.stats(E2E_LAB)
+    reached = passed(before, after)
+    in_stack = stack_delta(lab, case.stack_counter, stack_before)
+    summary = f"{report.packets} sent, {reached} passed, +{in_stack} {case.stack_counter}"
+    print(f"{case.kind} without its rule: {summary}")
+    # Without the rule, XDP passes the flood: the edges' stacks take it (and, overloaded, drop part of it
+    # before XDP even runs, which is why not every packet sent shows up here).
+    assert stopped(before, after, Case(case.kind, case.rules)) == 0, (
+        "the rule is gone: nothing may count on it"
+    )
+    assert reached >= 0.2 * report.packets, f"only {reached} of {report.packets} packets passed XDP"
+    assert in_stack >= 0.1 * report.packets, f"{case.stack_counter} moved by only {in_stack}"
+
+
+def client2_answers(lab: LabPlan) -> bool:
+    """One quick TCP connection from client2 to the VIP."""
+    try:
+        with namespaces.inside(lab.nodes["client2"].netns):
+            sock = socket.create_connection((lab.vips[0], 80), timeout=0.3)
+        sock.close()
+        return True
+    except OSError:
+        return False
+
+
+def seconds_until(condition, limit: float = 5.0) -> float:
+    """Seconds until `condition` holds (polled every 50 ms), failing after `limit`."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < limit, "the change never took effect"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_rule_added_and_removed_at_run_time_within_a_second(lab: LabPlan, rules_restored) -> None:
+    address = lab.nodes["client2"].interfaces[0].address.split("/")[0]
+    other_traffic: list[ProbeReport] = []
+    background = threading.Thread(
+        target=lambda: other_traffic.append(
+            probe_from_node(E2E_LAB, "client1", f"{lab.vips[0]}:80", 1500, 8, hold=False)
+        )
+    )
+    assert client2_answers(lab)
+    background.start()
+    rule = RULE_ADAPTER.validate_python(
+        {"kind": "drop_src", "prefix": f"{address}/32", "name": "block-client2"}
+    )
+    started = time.monotonic()
+    control.add(E2E_LAB, rule)
+    seconds_until(lambda: not client2_answers(lab))
+    blocked_after = time.monotonic() - started
+    time.sleep(0.5)
+    started = time.monotonic()
+    control.delete(E2E_LAB, "block-client2")
+    seconds_until(lambda: client2_answers(lab))
+    restored_after = time.monotonic() - started
+    background.join()
+    assert blocked_after <= 1.0, f"blocking took {blocked_after:.2f} s"
+    assert restored_after <= 1.0, f"unblocking took {restored_after:.2f} s"
+    assert other_traffic and other_traffic[0].success_rate == 1.0, "client1's traffic must not notice"
