@@ -7,10 +7,11 @@ store, and measures client1 <-> acme_www (203.0.113.100) both ways:
 
   with GRE     client -> router -> edge -> acme namespace (firewall) -> GRE -> router -> site router
                (decap) -> server; back: server -> site router (encap) -> router -> any edge (decap) -> client
-  without GRE  the same hops forward, with the GRE programs detached (the edges' agents stopped so they do
-               not put them back) and plain routes instead: edge -> router -> site router; back: site
-               router -> router -> client. The route MTU (1476) and MSS clamp stay, so both carry the
-               same segment sizes and the difference is the encapsulation work.
+  without GRE  the same hops both ways, with the GRE programs detached (the edges' agents stopped so they
+               do not put them back) and plain policy routes on the router instead: what an edge sends
+               back for the tenant's prefix goes to the site router; what the site router sends goes to
+               the edges (ECMP), which route it to the client. The route MTU (1476) and MSS clamp stay,
+               so both carry the same segment sizes and the difference is the encapsulation work.
 
 The lab is removed at the end (--keep leaves it up). On a shared machine the numbers move with its load.
 """
@@ -37,9 +38,11 @@ PORT = 5201
 TENANT = "acme"
 SITE = "acme_gw"
 RULE = f"ip daddr {SERVER} tcp dport {PORT} accept"
-# Without GRE: on the router, what comes back from an edge for the tenant's prefix goes to the site.
+# Without GRE: on the router, what comes back from an edge for the tenant's prefix goes to the site, and
+# what the site sends goes to the edges (as its GRE would), each through a table of its own.
 BENCH_TABLE = 200
 BENCH_PRIORITY = 200
+RETURN_TABLE = 201
 # Without GRE, an edge must not mark what its tenant namespace sends back (or it would loop there).
 UNMARK = f"""
 table ip bench {{
@@ -122,6 +125,17 @@ def without_gre(plan: LabPlan) -> None:
                 table=BENCH_TABLE,
                 priority=BENCH_PRIORITY + offset,
             )
+        hops = [
+            {
+                "gateway": router.interface_to(e.name).peer_address,
+                "oif": ipr.link_lookup(ifname=router.interface_to(e.name).name)[0],
+            }
+            for e in edges
+        ]
+        ipr.route("replace", dst="0.0.0.0/0", multipath=hops, table=RETURN_TABLE)
+        ipr.rule(
+            "add", iifname=router.interface_to(SITE).name, table=RETURN_TABLE, priority=BENCH_PRIORITY - 1
+        )
 
 
 def main() -> int:
