@@ -17,21 +17,34 @@ program = Program(namespace=ns, name="edgesim", binary="edgesim", version=__vers
 
 
 def dotted(argv: list[str], collection: Collection) -> list[str]:
-    """Join `AREA TASK` into invoke's `AREA.TASK` where AREA is a sub-collection and TASK one of its tasks."""
+    """Join `AREA [SUB…] TASK` into invoke's `AREA.SUB.TASK` where each word names a (sub-)collection."""
     result: list[str] = []
     index = 0
     while index < len(argv):
         word = argv[index]
         if word == "--":
             return result + argv[index:]
-        sub = collection.collections.get(word)
-        if sub is not None and index + 1 < len(argv) and argv[index + 1] in sub.task_names:
-            result.append(f"{word}.{argv[index + 1]}")
-            index += 2
+        joined = _task_path(argv[index:], collection)
+        if joined is not None:
+            result.append(".".join(joined))
+            index += len(joined)
             continue
         result.append(word)
         index += 1
     return result
+
+
+def _task_path(words: list[str], collection: Collection) -> list[str] | None:
+    """The words naming a task inside nested collections (`tenant rule add`), or None."""
+    current = collection
+    for depth, word in enumerate(words):
+        if depth > 0 and word in current.task_names:
+            return words[: depth + 1]
+        sub = current.collections.get(word)
+        if sub is None:
+            return None
+        current = sub
+    return None
 
 
 def help_first(argv: list[str]) -> list[str]:

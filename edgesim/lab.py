@@ -28,7 +28,8 @@ from edgesim.state import LabState, all_labs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOPOLOGY = REPO_ROOT / "topology" / "default.yml"
-# Edge agents compile their BPF programs at start (≈2 s each, several at once on two cores).
+# Edge agents compile their BPF programs at start (≈2 s each, several at once on two cores; longer
+# on a busy machine).
 READY_TIMEOUT_S = 60.0
 BPF_PIN_ROOT = Path("/sys/fs/bpf/edgesim")
 
@@ -158,9 +159,13 @@ def _build(
         stage = progress.add_task("services", total=len(services))
         mitigation_store.write(mitigation_store.rules_path(plan.lab), plan.mitigation)
         _start_supervisor(state)
-        for node, svc in services:
-            _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")
-            progress.advance(stage)
+        # In plan order, each node's services, then what needs them (the config store is seeded before
+        # the edges' agents, which report ready only once they have applied it).
+        for role in roles:
+            for svc in role.node.services:
+                _wait_listening(role.node, svc.listens, state.logs / f"{role.node.name}-{svc.name}.log")
+                progress.advance(stage)
+            role.started()
         if plan.routing == "bgp":
             stage = progress.add_task("BGP routes from the edges", total=1)
             kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
@@ -190,6 +195,47 @@ def wait_ready(lab: str) -> None:
             _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")
     if plan.routing == "bgp":
         kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
+
+
+def stop_service(lab: str, node: str, service: str, timeout: float = 10.0) -> None:
+    """Stop one supervised service and keep it stopped (the supervisor does not restart it) until started."""
+    key = _service_key(lab, node, service)
+    state = LabState(lab)
+    state.set_held(key, True)
+    _wait_for_service(state, key, running=False, timeout=timeout)
+
+
+def start_service(lab: str, node: str, service: str, timeout: float = 10.0) -> None:
+    """Start a service stopped with stop_service again, and wait until it accepts connections."""
+    key = _service_key(lab, node, service)
+    state = LabState(lab)
+    state.set_held(key, False)
+    _wait_for_service(state, key, running=True, timeout=timeout)
+    target = node_plan(lab, node)
+    svc = next(s for s in target.services if s.name == service)
+    _wait_listening(target, svc.listens, state.logs / f"{node}-{service}.log")
+
+
+def _service_key(lab: str, node: str, service: str) -> str:
+    target = node_plan(lab, node)
+    if service not in {s.name for s in target.services}:
+        names = ", ".join(s.name for s in target.services) or "none"
+        raise EdgesimError(Problem(f"{node}/{service}", "no such service", f"services of {node}: {names}"))
+    return f"{node}/{service}"
+
+
+def _wait_for_service(state: LabState, key: str, running: bool, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = state.services().get(key, {}).get("pid")
+        alive = pid is not None and Path(f"/proc/{pid}").exists()
+        if alive == running:
+            return
+        time.sleep(0.05)
+    what = "start" if running else "stop"
+    raise EdgesimError(
+        Problem(key, f"the supervisor did not {what} it within {timeout:.0f} s", f"see {state.logs}")
+    )
 
 
 def _start_supervisor(state: LabState) -> None:

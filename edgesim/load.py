@@ -19,10 +19,13 @@ from edgesim.model import (
     ANYCAST_POOLS,
     DESIGN_RANGES,
     LAB_NAME_MAX,
+    MGMT_NODE,
     NODE_NAME_MAX,
     RESERVED_ROLES,
     Topology,
 )
+from edgesim.tenants.rules import GRAMMAR_HINT, RuleError, parse_rule
+from edgesim.tenants.spec import MAX_TENANT_ID, TENANT_NAME_MAX
 
 RFC1918 = [IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
@@ -140,6 +143,9 @@ def _unwrap(annotation: Any) -> Any:
 _NAME_HINTS = {
     "lab": f"lowercase letters and digits, starting with a letter, at most {LAB_NAME_MAX} characters",
     "nodes": f"lowercase letters, digits and '_', starting with a letter, at most {NODE_NAME_MAX} characters",
+    "site": f"lowercase letters, digits and '_', starting with a letter, at most {NODE_NAME_MAX} characters",
+    "tenants": f"lowercase letters and digits, starting with a letter, at most {TENANT_NAME_MAX} characters",
+    "tenant": f"lowercase letters and digits, starting with a letter, at most {TENANT_NAME_MAX} characters",
     "endpoints": "a node name defined under `nodes`",
 }
 
@@ -217,6 +223,8 @@ def check_topology(topology: Topology) -> list[Problem]:
         *_check_roles(topology),
         *_check_links(topology),
         *_check_vips(topology),
+        *_check_tenants(topology),
+        *_check_customers(topology),
         *_check_mitigation(topology),
         *_check_announce(topology),
         *_check_proxy(topology),
@@ -256,8 +264,9 @@ def _check_roles(topology: Topology) -> list[Problem]:
             problems.append(
                 Problem(
                     f"nodes.{name}.role",
-                    f"role '{node.role}' is not supported yet",
-                    "use router, edge or host",
+                    f"'{node.role}' is not a node role",
+                    "declare tenants under `tenants:`, each gets a namespace on every edge; "
+                    "their sites are `customer` nodes",
                 )
             )
     return problems
@@ -282,20 +291,32 @@ def _check_links(topology: Topology) -> list[Problem]:
         pairs[pair] += 1
         if pairs[pair] == 2:
             problems.append(Problem(where, f"{a} and {b} are already linked", "remove the duplicate link"))
-        if router is not None and router not in pair:
+        # A customer server sits behind its site router, and only there.
+        server = a if topology.is_customer_server(a) else b if topology.is_customer_server(b) else None
+        if server is not None:
+            site = topology.uplink_of(server)
+            if site not in pair:
+                problems.append(
+                    Problem(
+                        where,
+                        f"customer server {server} may only be linked to its site router",
+                        f"use `- endpoints: [{site}, {server}]`",
+                    )
+                )
+        elif router is not None and router not in pair:
             problems.append(
                 Problem(where, f"link {a}-{b} does not touch the router", f"link each node to '{router}'")
             )
     if router is None:
         return problems
-    linked = {n for pair in pairs for n in pair if router in pair}
     for name in topology.nodes:
-        if name != router and name not in linked:
-            problems.append(
-                Problem(
-                    f"nodes.{name}", "has no link to the router", f"add `- endpoints: [{router}, {name}]`"
-                )
-            )
+        uplink = topology.uplink_of(name) or router
+        if name == router or frozenset((uplink, name)) in pairs:
+            continue
+        to = "its site router" if uplink != router else "the router"
+        problems.append(
+            Problem(f"nodes.{name}", f"has no link to {to}", f"add `- endpoints: [{uplink}, {name}]`")
+        )
     return problems
 
 
@@ -322,6 +343,155 @@ def _check_vips(topology: Topology) -> list[Problem]:
             problems.append(
                 Problem(f"{where}.ports", f"port {duplicates[0]} is listed twice", "list each port once")
             )
+    return problems
+
+
+def _check_tenants(topology: Topology) -> list[Problem]:
+    problems = []
+    tenants = topology.tenants or {}
+    if tenants and MGMT_NODE in topology.nodes:
+        problems.append(
+            Problem(
+                f"nodes.{MGMT_NODE}",
+                f"the name '{MGMT_NODE}' is reserved for the tenants' management namespace (config store)",
+                "rename the node",
+            )
+        )
+    if len(tenants) > MAX_TENANT_ID:
+        problems.append(
+            Problem("tenants", f"{len(tenants)} tenants, at most {MAX_TENANT_ID}", "split the lab in two")
+        )
+    pool = topology.pools.tenants
+    seen: list[tuple[IPv4Network, str]] = []
+    for name, tenant in tenants.items():
+        where = f"tenants.{name}"
+        for index, prefix in enumerate(tenant.prefixes):
+            at = f"{where}.prefixes[{index}]"
+            if not prefix.subnet_of(pool):
+                problems.append(
+                    Problem(at, f"{prefix} is outside pools.tenants ({pool})", "pick a prefix inside it")
+                )
+            clash = next(((p, t) for p, t in seen if p.overlaps(prefix)), None)
+            if clash is not None:
+                owner = "the same tenant" if clash[1] == name else f"tenant {clash[1]}"
+                problems.append(
+                    Problem(
+                        at, f"{prefix} overlaps {clash[0]} of {owner}", "every address belongs to one tenant"
+                    )
+                )
+            seen.append((prefix, name))
+        site = topology.nodes.get(tenant.site)
+        if site is None:
+            problems.append(
+                Problem(
+                    f"{where}.site",
+                    f"unknown node '{tenant.site}'",
+                    f"define it under `nodes` as `{{role: customer, tenant: {name}}}`",
+                )
+            )
+        elif site.role != "customer" or site.tenant != name:
+            problems.append(
+                Problem(
+                    f"{where}.site",
+                    f"'{tenant.site}' is not a customer node of tenant {name}",
+                    f"give it `role: customer, tenant: {name}`",
+                )
+            )
+        problems += _check_firewall(where, tenant.firewall, tenant.prefixes)
+    return problems
+
+
+def _check_firewall(where: str, firewall: list[str], prefixes: list[IPv4Network]) -> list[Problem]:
+    problems = []
+    for index, text in enumerate(firewall):
+        at = f"{where}.firewall[{index}]"
+        try:
+            rule = parse_rule(text)
+        except RuleError as err:
+            problems.append(Problem(at, f"cannot read rule {text!r}: {err}", GRAMMAR_HINT))
+            continue
+        if rule.daddr is not None and not any(rule.daddr.subnet_of(p) for p in prefixes):
+            problems.append(
+                Problem(
+                    at,
+                    f"destination {rule.daddr} is outside the tenant's prefixes",
+                    "a tenant's firewall only ever sees traffic to its own prefixes",
+                )
+            )
+    return problems
+
+
+# Keys only customer nodes may have.
+_CUSTOMER_KEYS = ("tenant", "address", "services", "gre")
+
+
+def _check_customers(topology: Topology) -> list[Problem]:
+    problems = []
+    tenants = topology.tenants or {}
+    addresses: dict[str, str] = {}
+    for name, node in topology.nodes.items():
+        where = f"nodes.{name}"
+        if node.role != "customer":
+            problems += [
+                Problem(f"{where}.{key}", f"only customer nodes have `{key}`", "remove it")
+                for key in _CUSTOMER_KEYS
+                if getattr(node, key)
+            ]
+            continue
+        if node.tenant is None:
+            problems.append(Problem(where, "a customer node needs `tenant:`", "e.g. `tenant: acme`"))
+            continue
+        tenant = tenants.get(node.tenant)
+        if tenant is None:
+            problems.append(
+                Problem(f"{where}.tenant", f"unknown tenant '{node.tenant}'", "declare it under `tenants:`")
+            )
+            continue
+        if tenant.site == name:
+            problems += [
+                Problem(
+                    f"{where}.{key}",
+                    f"{name} is the site router of {node.tenant}, which has no `{key}`",
+                    "servers do: add another customer node for the server",
+                )
+                for key in ("address", "services")
+                if getattr(node, key)
+            ]
+            continue
+        if node.gre is not None:
+            problems.append(
+                Problem(f"{where}.gre", "only a site router has `gre`", f"set it on {tenant.site}")
+            )
+        duplicates = sorted(s for s, n in Counter(node.services).items() if n > 1)
+        if duplicates:
+            problems.append(
+                Problem(f"{where}.services", f"'{duplicates[0]}' is listed twice", "list each service once")
+            )
+        if node.address is None:
+            problems.append(
+                Problem(
+                    where, "a customer server needs `address:`", f"an address inside {node.tenant}'s prefixes"
+                )
+            )
+        elif not any(node.address in prefix for prefix in tenant.prefixes):
+            inside = ", ".join(str(p) for p in tenant.prefixes)
+            problems.append(
+                Problem(
+                    f"{where}.address",
+                    f"{node.address} is outside tenant {node.tenant}'s prefixes ({inside})",
+                    "pick an address inside them",
+                )
+            )
+        elif str(node.address) in addresses:
+            problems.append(
+                Problem(
+                    f"{where}.address",
+                    f"{node.address} is also the address of {addresses[str(node.address)]}",
+                    "give each server its own address",
+                )
+            )
+        else:
+            addresses[str(node.address)] = name
     return problems
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from edgesim.mitigation.rules import Mitigation
+from edgesim.tenants.spec import TenantName
 
 # Lab names become the prefix of every namespace (`<lab>-<node>`); no hyphen, so that the prefix
 # `<lab>-` of one lab can never match the namespaces of another lab.
@@ -24,8 +25,15 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 Role = Literal["router", "edge", "host", "tenant", "customer"]
 # How the router learns the anycast prefixes: from the edges' BGP announcements (BIRD), or static routes.
 Routing = Literal["bgp", "static"]
-# Roles the schema reserves for later work (tenant namespaces, customer sites) but `plan` cannot build yet.
-RESERVED_ROLES = frozenset({"tenant", "customer"})
+# Tenants are not nodes: they are declared under `tenants:` and get a namespace on every edge. The word stays
+# in the schema so that writing it as a role gets a hint rather than a bare "not allowed".
+RESERVED_ROLES = frozenset({"tenant"})
+# What a customer server can run (ports 80, and 21 with active-mode data from port 20).
+CustomerService = Literal["http", "ftp"]
+# GRE on a customer site router: the kernel's ip_gre device, edgesim's eBPF programs, or kernel when present.
+GreMode = Literal["kernel", "ebpf", "auto"]
+# The management namespace (config store) is planned as a node of this name when there are tenants.
+MGMT_NODE = "mgmt"
 
 # DESIGN.md's address plan: each pool must lie inside its range; RFC 1918 is never used.
 DESIGN_RANGES: dict[str, IPv4Network] = {
@@ -68,12 +76,36 @@ class Vip(Strict):
 class Node(Strict):
     """One node of the lab and the role it plays."""
 
-    role: Role = Field(description="router | edge | host (tenant and customer are reserved for later).")
+    role: Role = Field(description="router | edge | host | customer (tenants are declared under `tenants`).")
     description: str = ""
     announce: list[IPv4Network] = Field(
         default_factory=list,
         description="Edges only: prefixes this edge announces besides pools.vips (inside pools.vips, gre or "
         "tenants); the router sends them to the edges announcing them.",
+    )
+    tenant: TenantName | None = Field(
+        None, description="Customer nodes: the tenant whose site they are part of."
+    )
+    address: IPv4Address | None = Field(
+        None, description="Customer servers: their address inside the tenant's prefixes."
+    )
+    services: list[CustomerService] = Field(
+        default_factory=list, description="Customer servers: what they serve (http on 80, ftp on 20/21)."
+    )
+    gre: GreMode | None = Field(
+        None, description="Customer site routers: GRE by the kernel's ip_gre, by eBPF, or auto (default)."
+    )
+
+
+class Tenant(Strict):
+    """A customer: its prefixes, its site router, and its firewall applied on every edge."""
+
+    prefixes: list[IPv4Network] = Field(min_length=1, description="Customer prefixes, inside pools.tenants.")
+    site: NodeName = Field(description="The customer node that is the tenant's GRE site router.")
+    firewall: list[str] = Field(
+        default_factory=list,
+        description="Rules for traffic towards the customer, first match wins, the rest is dropped; "
+        "e.g. `ip daddr 203.0.113.100 tcp dport 20-21 accept`.",
     )
 
 
@@ -132,7 +164,14 @@ class Topology(Strict):
     vips: list[Vip] = Field(min_length=1, description="Anycast VIPs served by every edge.")
     nodes: dict[NodeName, Node] = Field(min_length=1)
     links: list[Link] | None = Field(
-        None, description="Links; when omitted, every non-router node gets one link to the router."
+        None,
+        description="Links; when omitted, every node gets one link to the router "
+        "(a customer server: to its tenant's site router).",
+    )
+    tenants: dict[TenantName, Tenant] | None = Field(
+        None,
+        description="Customers served by every edge; `up` then also runs the config store (etcd) and an "
+        "agent per edge.",
     )
     mitigation: Mitigation = Field(
         default_factory=Mitigation, description="XDP DoS mitigation rules applied on every edge's uplink."
@@ -150,4 +189,29 @@ class Topology(Strict):
         routers = self.nodes_with_role("router")
         if len(routers) != 1:
             return []
-        return [Link(endpoints=(routers[0], name)) for name in self.nodes if name != routers[0]]
+        return [
+            Link(endpoints=(self.uplink_of(name) or routers[0], name))
+            for name in self.nodes
+            if name != routers[0]
+        ]
+
+    def site_of(self, tenant: str) -> str | None:
+        """The site router node of a tenant, when the tenant is declared."""
+        declared = (self.tenants or {}).get(tenant)
+        return declared.site if declared else None
+
+    def is_customer_server(self, name: str) -> bool:
+        """Whether a node is a customer server (a customer node that is not its tenant's site router)."""
+        node = self.nodes.get(name)
+        return (
+            node is not None
+            and node.role == "customer"
+            and node.tenant is not None
+            and self.site_of(node.tenant) not in (None, name)
+        )
+
+    def uplink_of(self, name: str) -> str | None:
+        """The node a customer server hangs off (its site router); None for every other node (the router)."""
+        if not self.is_customer_server(name):
+            return None
+        return self.site_of(self.nodes[name].tenant or "")

@@ -33,14 +33,48 @@ def list_with_prefix(prefix: str) -> list[str]:
     return sorted(n for n in pr_netns.listnetns() if n.startswith(prefix))
 
 
-def create(name: str) -> None:
-    """Create a named namespace (like `ip netns add`)."""
-    pr_netns.create(name)
+def create(name: str, mount_ns: str | None = None) -> None:
+    """Create a named namespace (like `ip netns add`); see lab_mount_ns for mount_ns."""
+    if mount_ns is None:
+        pr_netns.create(name)
+    else:
+        _ip_netns_in(mount_ns, "add", name)
 
 
-def remove(name: str) -> None:
+def remove(name: str, mount_ns: str | None = None) -> None:
     """Remove a named namespace; its veth ends disappear with it once no process holds it."""
-    pr_netns.remove(name)
+    if mount_ns is None:
+        pr_netns.remove(name)
+    else:
+        _ip_netns_in(mount_ns, "del", name)
+
+
+def lab_mount_ns() -> str | None:
+    """The mount namespace a service must name namespaces in, when it is not its own (else None).
+
+    Services run in a private mount namespace (for their own /sys, see enter_for_exec): a namespace they
+    create with a bind mount under /run/netns would exist for them alone. The supervisor that started
+    them lives in the lab's mount namespace, so they create and remove namespaces there.
+    """
+    parent = f"/proc/{os.getppid()}/ns/mnt"
+    if os.stat(parent).st_ino == os.stat("/proc/self/ns/mnt").st_ino:
+        return None
+    return parent
+
+
+def _ip_netns_in(mount_ns: str, action: str, name: str) -> None:
+    """`ip netns add|del NAME` from a child that first joins mount_ns (a threaded process cannot)."""
+
+    def join() -> None:
+        fd = os.open(mount_ns, os.O_RDONLY)
+        try:
+            _check(_libc.setns(fd, CLONE_NEWNS), f"setns {mount_ns}")
+        finally:
+            os.close(fd)
+
+    result = subprocess.run(["ip", "netns", action, name], preexec_fn=join, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise OSError(f"ip netns {action} {name}: {result.stderr.strip()}")
 
 
 def _check(result: int, what: str) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation import store as mitigation_store
 from edgesim.mitigation.rules import RuleSet, build_rule_set
-from edgesim.model import ANYCAST_POOLS, TcpProxy, Topology
+from edgesim.model import ANYCAST_POOLS, MGMT_NODE, TcpProxy, Topology
+from edgesim.tenants.spec import TUNNEL_MTU, TenantSpec
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1: the kernel refuses longer interface names
 IFNAME_PREFIX = "eth-"
@@ -30,6 +32,25 @@ BGP_KEEPALIVE_S = 1
 BIRD_DIR = "bird"
 PROXY_MODULE = "edgesim.services.tcp_proxy"
 ORIGIN_MODULE = "edgesim.services.origin"
+FTP_MODULE = "edgesim.services.ftp_server"
+TENANT_AGENT_MODULE = "edgesim.tenants.agent"
+# Customer servers answer HTTP on 80 and on 8080, which the default firewall does not open (a rule can).
+CUSTOMER_HTTP_PORTS = (80, 8080)
+STORE_PORT = 2379
+# etcd's data, relative to the lab's state directory (services run there; `down` removes it).
+STORE_DIR = "etcd"
+STORE_PEER_PORT = 2380
+TENANT_AGENT_PORT = 9180
+# The infra pool in /24 blocks, one per use; block 0 (router links) is the one plans had before tenants.
+INFRA_BLOCKS = {"router links": 0, "management": 1, "tenant veths": 2, "customer sites": 3}
+
+
+def _none(value: Any) -> bool:
+    return value is None
+
+
+def _empty(value: Any) -> bool:
+    return not value
 
 
 class Frozen(BaseModel):
@@ -60,6 +81,8 @@ class RoutePlan(Frozen):
 
     dst: str
     nexthops: list[NextHop]
+    # Route MTU, where a tunnel's overhead must be left free; absent (and not in plan.json) otherwise.
+    mtu: int | None = Field(None, exclude_if=_none)
 
 
 class ServicePlan(Frozen):
@@ -73,6 +96,28 @@ class ServicePlan(Frozen):
     def argv(self, python: str) -> list[str]:
         """The command line to start the service with, given the interpreter for Python modules."""
         return [python, "-m", self.module, *self.args] if self.module else list(self.args)
+
+
+class TunnelPlan(Frozen):
+    """A customer site router's end of its tenant's GRE tunnel to the edges' anycast endpoint."""
+
+    mode: str  # kernel | ebpf | auto (auto: kernel when this kernel has ip_gre, else ebpf)
+    ifname: str  # the public interface, towards the router
+    local: str  # the site router's public address (outer source of what it sends)
+    remote: str  # the edges' anycast GRE endpoint
+    tenant: int  # the tenant's id
+    prefixes: list[str]  # the tenant's prefixes: what they send goes back into the tunnel
+
+
+class TenancyPlan(Frozen):
+    """Lab-wide tenant settings: where the config store runs and the address pools tenants draw from."""
+
+    store_node: str  # the management node running etcd
+    store_url: str  # etcd's client URL from inside the management node
+    gre_endpoint: str  # the anycast GRE endpoint on every edge
+    prefix_pool: str  # pools.tenants: tenant prefixes lie inside it
+    site_pool: str  # pools.internet: customer site routers' public addresses lie inside it
+    veth_pool: str  # the infra /24 whose /31s join each edge to its tenant namespaces
 
 
 class BgpPeer(Frozen):
@@ -117,6 +162,7 @@ class NodePlan(Frozen):
     # Interfaces that get a pass XDP program, so that XDP_TX frames from their peer are received.
     xdp_pass: list[str]
     bgp: BgpPlan | None = None  # routing: bgp — the node's BIRD instance
+    tunnel: TunnelPlan | None = Field(None, exclude_if=_none)  # customer site routers
 
     def interface_to(self, peer: str) -> InterfacePlan:
         """This node's interface facing `peer`."""
@@ -148,6 +194,9 @@ class LabPlan(Frozen):
     nodes: dict[str, NodePlan]
     links: list[LinkPlan]
     mitigation: RuleSet  # the rules every edge's XDP program starts with, each with its counter slot
+    # With tenants: the store and pools, and the tenants `up` seeds the store with. Absent without tenants.
+    tenancy: TenancyPlan | None = Field(None, exclude_if=_none)
+    tenants: list[TenantSpec] = Field(default_factory=list, exclude_if=_empty)
 
     def namespaces(self) -> list[str]:
         """Every namespace of the lab, in creation order."""
@@ -180,11 +229,36 @@ def first_subnet(pool: IPv4Network, prefixlen: int = 24) -> IPv4Network:
     return next(pool.subnets(new_prefix=prefixlen))
 
 
+def infra_block(pool: IPv4Network, use: str) -> IPv4Network:
+    """The /24 of the infra pool set aside for `use` (INFRA_BLOCKS); an error when the pool is too small."""
+    index = INFRA_BLOCKS[use]
+    if index == 0:
+        return first_subnet(pool)
+    if pool.prefixlen > 24 or index >= 2 ** (24 - pool.prefixlen):
+        raise EdgesimError(
+            Problem(
+                "pools.infra",
+                f"{pool} has no /24 left for {use} (labs with tenants use {len(INFRA_BLOCKS)} of them)",
+                "use a /22 or larger",
+            )
+        )
+    return IPv4Network((int(pool.network_address) + index * 256, 24))
+
+
+def gre_endpoint(pool: IPv4Network) -> IPv4Address:
+    """The anycast GRE endpoint: the first host address of pools.gre."""
+    return pool[1] if pool.num_addresses > 1 else pool.network_address
+
+
 # Sysctls per role. rp_filter is off where traffic is asymmetric by design (anycast, ECMP, spoofed floods
 # that XDP must see); IPv6 is off so captures show only the lab's own traffic.
 COMMON_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",
     "net.ipv6.conf.default.disable_ipv6": "1",
+    # A locally generated packet carries its socket's flow hash across the veths, and the router's ECMP uses
+    # it as the L4 hash. By default TCP picks a new random hash on every retransmission timeout, which
+    # would move a connection to another edge mid-flight, a thing no real router does to a 5-tuple.
+    "net.core.txrehash": "0",
 }
 ROLE_SYSCTLS: dict[str, dict[str, str]] = {
     "router": {
@@ -201,6 +275,21 @@ ROLE_SYSCTLS: dict[str, dict[str, str]] = {
     "host": {
         "net.ipv4.ip_forward": "0",
     },
+    # A customer site router forwards between its tunnel and its servers; servers are plain hosts.
+    "customer": {
+        "net.ipv4.ip_forward": "1",
+        "net.ipv4.conf.all.rp_filter": "0",
+        "net.ipv4.conf.default.rp_filter": "0",
+    },
+    "mgmt": {
+        "net.ipv4.ip_forward": "0",
+    },
+}
+# Edges serving tenants receive, from their tenant namespaces, GRE packets whose source (the anycast GRE
+# endpoint) is one of their own addresses; without accept_local the kernel drops them as martians.
+TENANT_EDGE_SYSCTLS = {
+    "net.ipv4.conf.all.accept_local": "1",
+    "net.ipv4.conf.default.accept_local": "1",
 }
 
 
@@ -229,35 +318,39 @@ def build_plan(topology: Topology) -> LabPlan:
     infra = _Allocator(first_subnet(topology.pools.infra), "pools.infra")
     internet = _Allocator(first_subnet(topology.pools.internet), "pools.internet")
     vips = [str(v.address) for v in topology.vips]
+    tenants = topology.tenants or {}
+    sites = (
+        _Allocator(infra_block(topology.pools.infra, "customer sites"), "pools.infra") if tenants else None
+    )
 
     interfaces: dict[str, list[InterfacePlan]] = {name: [] for name in topology.nodes}
     links: list[LinkPlan] = []
     for link in topology.effective_links():
         a, b = link.endpoints
-        # The router always takes the lower address, so a router-side address is even.
-        if b == router:
+        # The router (or a server's site router) always takes the lower address, so its address is even.
+        if b == router or (topology.uplink_of(a) == b):
             a, b = b, a
-        peer_role = topology.nodes[b].role
-        subnet = (internet if peer_role == "host" else infra).next()
-        addr_a, addr_b = subnet[0], subnet[1]
-        if_a, if_b = ifname_for(b), ifname_for(a)
-        interfaces[a].append(
-            InterfacePlan(
-                name=if_a, peer_node=b, peer_ifname=if_b, address=f"{addr_a}/31", peer_address=str(addr_b)
-            )
-        )
-        interfaces[b].append(
-            InterfacePlan(
-                name=if_b, peer_node=a, peer_ifname=if_a, address=f"{addr_b}/31", peer_address=str(addr_a)
-            )
-        )
-        links.append(
-            LinkPlan(a=LinkEnd(node=a, ifname=if_a), b=LinkEnd(node=b, ifname=if_b), subnet=str(subnet))
-        )
+        if a != router:
+            subnet = sites.next() if sites else infra.next()  # a customer site's LAN
+        elif topology.nodes[b].role in ("host", "customer"):
+            subnet = internet.next()  # the internet: clients, attackers, customer routers' public side
+        else:
+            subnet = infra.next()
+        links.append(_link(interfaces, a, b, subnet))
+
+    if tenants:
+        interfaces[MGMT_NODE] = []
+        mgmt = _Allocator(infra_block(topology.pools.infra, "management"), "pools.infra")
+        for edge in topology.nodes_with_role("edge"):
+            links.append(_link(interfaces, MGMT_NODE, edge, mgmt.next()))
 
     _check_ifnames(interfaces)
+    gre = gre_endpoint(topology.pools.gre)
+    tenant_specs = _tenant_specs(topology, interfaces)
     # Every prefix the edges serve together; each is one ECMP route on the router over the edges serving it.
     edge_anycast = [str(topology.pools.vips)]
+    if tenants:
+        edge_anycast += [f"{gre}/32", *(str(p) for t in tenant_specs for p in t.prefixes)]
     # What each edge serves: the common prefixes, and those the topology gives it alone.
     anycast_of = {
         name: [*edge_anycast, *(str(p) for p in node.announce)]
@@ -266,15 +359,45 @@ def build_plan(topology: Topology) -> LabPlan:
     }
     owned = [str(getattr(topology.pools, pool)) for pool in ANYCAST_POOLS]
     _check_owned(anycast_of, owned)
+    tenancy = (
+        TenancyPlan(
+            store_node=MGMT_NODE,
+            store_url=f"http://127.0.0.1:{STORE_PORT}",
+            gre_endpoint=str(gre),
+            prefix_pool=str(topology.pools.tenants),
+            site_pool=str(topology.pools.internet),
+            veth_pool=str(infra_block(topology.pools.infra, "tenant veths")),
+        )
+        if tenants
+        else None
+    )
+
     nodes: dict[str, NodePlan] = {}
+    if tenancy is not None:
+        # First: the store must be up and seeded before the edges' agents can report ready.
+        nodes[MGMT_NODE] = NodePlan(
+            name=MGMT_NODE,
+            role="mgmt",
+            netns=netns_name(lab, MGMT_NODE),
+            sysctls={**COMMON_SYSCTLS, **ROLE_SYSCTLS["mgmt"]},
+            interfaces=interfaces[MGMT_NODE],
+            loopback=[],
+            anycast=[],
+            routes=[],
+            services=[_etcd_service(lab, interfaces[MGMT_NODE])],
+            uplink=None,
+            xdp_pass=[],
+        )
     for name, node in topology.nodes.items():
-        uplinks = [i for i in interfaces[name] if i.peer_node == router]
+        uplinks = [i for i in interfaces[name] if i.peer_node == (topology.uplink_of(name) or router)]
         routes: list[RoutePlan] = []
         loopback: list[str] = []
         services: list[ServicePlan] = []
         anycast: list[str] = []
         xdp_pass: list[str] = []
         bgp: BgpPlan | None = None
+        sysctls = {**COMMON_SYSCTLS, **ROLE_SYSCTLS[node.role]}
+        tunnel: TunnelPlan | None = None
         if node.role == "router":
             edges = [i for i in interfaces[name] if topology.nodes[i.peer_node].role == "edge"]
             # Edges answer SYNs (and later forward packets) with XDP_TX: the receiving veth end needs XDP.
@@ -287,11 +410,14 @@ def build_plan(topology: Topology) -> LabPlan:
                 services.append(_bird_service(bgp))
         else:
             uplink = uplinks[0]
-            routes.append(
-                RoutePlan(
-                    dst="0.0.0.0/0", nexthops=[NextHop(gateway=uplink.peer_address, ifname=uplink.name)]
-                )
+            default = NextHop(gateway=uplink.peer_address, ifname=uplink.name)
+            # A site router's traffic back to the internet goes through the tunnel: leave room for GRE.
+            mtu = (
+                TUNNEL_MTU
+                if node.role == "customer" and node.tenant and name == topology.site_of(node.tenant)
+                else None
             )
+            routes.append(RoutePlan(dst="0.0.0.0/0", nexthops=[default], mtu=mtu))
         if node.role == "edge":
             loopback = [f"{vip}/32" for vip in vips]
             anycast = anycast_of[name]
@@ -303,22 +429,49 @@ def build_plan(topology: Topology) -> LabPlan:
             if topology.proxy is not None:
                 origin = interfaces[topology.proxy.origin][0].address.split("/")[0]
                 services.append(_proxy_service(name, topology, topology.proxy, origin))
+            if tenancy is not None:
+                loopback.append(f"{gre}/32")
+                sysctls.update(TENANT_EDGE_SYSCTLS)
+                services.append(_agent_service(lab, name, interfaces[name], uplink.name, tenancy))
         if topology.proxy is not None and name == topology.proxy.origin:
             address = interfaces[name][0].address.split("/")[0]
             listen = f"{address}:{topology.proxy.origin_port}"
             services.append(
                 ServicePlan(name="origin", module=ORIGIN_MODULE, args=["--listen", listen], listens=[listen])
             )
+        if node.role == "customer" and topology.is_customer_server(name):
+            sysctls.update(ROLE_SYSCTLS["host"])
+            loopback = [f"{node.address}/32"]
+            services += _customer_services(name, str(node.address), node.services)
+        elif node.role == "customer":
+            spec = next(t for t in tenant_specs if t.name == node.tenant)
+            routes += [
+                RoutePlan(
+                    dst=f"{server.address}/32",
+                    nexthops=[NextHop(gateway=i.peer_address, ifname=i.name)],
+                )
+                for i in interfaces[name]
+                if (server := topology.nodes[i.peer_node]).role == "customer" and server.address
+            ]
+            tunnel = TunnelPlan(
+                mode=node.gre or "auto",
+                ifname=uplink.name,
+                local=str(spec.site),
+                remote=str(gre),
+                tenant=spec.id,
+                prefixes=[str(p) for p in spec.prefixes],
+            )
         nodes[name] = NodePlan(
             name=name,
             role=node.role,
             netns=netns_name(lab, name),
-            sysctls={**COMMON_SYSCTLS, **ROLE_SYSCTLS[node.role]},
+            sysctls=sysctls,
             interfaces=interfaces[name],
             loopback=loopback,
             anycast=anycast,
             routes=routes,
             services=services,
+            tunnel=tunnel,
             uplink=uplinks[0].name if uplinks else None,
             xdp_pass=xdp_pass,
             bgp=bgp,
@@ -332,6 +485,8 @@ def build_plan(topology: Topology) -> LabPlan:
         nodes=nodes,
         links=links,
         mitigation=mitigation,
+        tenancy=tenancy,
+        tenants=tenant_specs,
     )
 
 
@@ -386,6 +541,113 @@ def _bird_service(bgp: BgpPlan) -> ServicePlan:
         args=["bird", "-f", "-c", bgp.config, "-s", bgp.socket, "-P", bgp.pidfile],
         listens=[],
     )
+
+
+def _link(interfaces: dict[str, list[InterfacePlan]], a: str, b: str, subnet: IPv4Network) -> LinkPlan:
+    """Plan the link a-b on `subnet` (a takes the lower address) and record both interfaces."""
+    addr_a, addr_b = subnet[0], subnet[1]
+    if_a, if_b = ifname_for(b), ifname_for(a)
+    interfaces[a].append(
+        InterfacePlan(
+            name=if_a, peer_node=b, peer_ifname=if_b, address=f"{addr_a}/31", peer_address=str(addr_b)
+        )
+    )
+    interfaces[b].append(
+        InterfacePlan(
+            name=if_b, peer_node=a, peer_ifname=if_a, address=f"{addr_b}/31", peer_address=str(addr_a)
+        )
+    )
+    return LinkPlan(a=LinkEnd(node=a, ifname=if_a), b=LinkEnd(node=b, ifname=if_b), subnet=str(subnet))
+
+
+def _tenant_specs(topology: Topology, interfaces: dict[str, list[InterfacePlan]]) -> list[TenantSpec]:
+    """The store records of the topology's tenants: ids in file order, the site router's public address."""
+    specs = []
+    for index, (name, tenant) in enumerate((topology.tenants or {}).items(), start=1):
+        public = next(i for i in interfaces[tenant.site] if topology.nodes[i.peer_node].role == "router")
+        specs.append(
+            TenantSpec(
+                name=name,
+                id=index,
+                prefixes=list(tenant.prefixes),
+                site=IPv4Address(public.address.split("/")[0]),
+                rules=list(tenant.firewall),
+            )
+        )
+    return specs
+
+
+def _etcd_service(lab: str, interfaces: list[InterfacePlan]) -> ServicePlan:
+    """etcd in the management node: one member, listening on loopback and on its end of every edge link."""
+    local = f"http://127.0.0.1:{STORE_PORT}"
+    clients = [local, *(f"http://{i.address.split('/')[0]}:{STORE_PORT}" for i in interfaces)]
+    peer = f"http://127.0.0.1:{STORE_PEER_PORT}"
+    args = [
+        "etcd",
+        "--name",
+        lab,
+        "--data-dir",
+        STORE_DIR,
+        "--listen-client-urls",
+        ",".join(clients),
+        "--advertise-client-urls",
+        local,
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        f"{lab}={peer}",
+        "--logger",
+        "zap",
+        "--log-level",
+        "warn",
+    ]
+    return ServicePlan(name="etcd", module=None, args=args, listens=[f"127.0.0.1:{STORE_PORT}"])
+
+
+def _agent_service(
+    lab: str, edge: str, interfaces: list[InterfacePlan], uplink: str, tenancy: TenancyPlan
+) -> ServicePlan:
+    """The edge's tenant agent: watches the store over the management link and reconciles the edge."""
+    mgmt = next(i for i in interfaces if i.peer_node == MGMT_NODE)
+    listen = f"{mgmt.address.split('/')[0]}:{TENANT_AGENT_PORT}"
+    args = [
+        "--lab",
+        lab,
+        "--edge",
+        edge,
+        "--store",
+        f"http://{mgmt.peer_address}:{STORE_PORT}",
+        "--listen",
+        listen,
+        "--uplink",
+        uplink,
+        "--gre-endpoint",
+        tenancy.gre_endpoint,
+        "--veth-pool",
+        tenancy.veth_pool,
+    ]
+    return ServicePlan(name="tenants", module=TENANT_AGENT_MODULE, args=args, listens=[listen])
+
+
+def _customer_services(node: str, address: str, services: list[str]) -> list[ServicePlan]:
+    """A customer server's services on its address: HTTP (80, 8080) and FTP (21, active data from 20)."""
+    planned = []
+    if "http" in services:
+        listens = [f"{address}:{port}" for port in CUSTOMER_HTTP_PORTS]
+        args = ["--name", node]
+        for listen in listens:
+            args += ["--listen", listen]
+        planned.append(ServicePlan(name="http", module=HTTP_MODULE, args=args, listens=listens))
+    if "ftp" in services:
+        listen = f"{address}:21"
+        planned.append(
+            ServicePlan(
+                name="ftp", module=FTP_MODULE, args=["--name", node, "--listen", listen], listens=[listen]
+            )
+        )
+    return planned
 
 
 def _http_service(edge: str, topology: Topology) -> ServicePlan:

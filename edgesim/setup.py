@@ -33,6 +33,8 @@ TOOLS = {
     "ethtool": "ethtool",
     "trafgen": "netsniff-ng",
     "tshark": "tshark",
+    "etcd": "etcd-server",
+    "etcdctl": "etcd-client",
     "bird": "bird2",
 }
 # Root's tools live in sbin, which a user's PATH (or sudo's secure_path on some systems) may lack.

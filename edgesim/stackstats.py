@@ -46,9 +46,17 @@ def snmp(netns: str) -> dict[str, int]:
         return {**_parse_pairs((base / "snmp").read_text()), **_parse_pairs((base / "netstat").read_text())}
 
 
-def tcp_states(netns: str) -> Counter[str]:
-    """How many TCP sockets (request sockets included) the node has in each state, via sock_diag."""
+def _tcp_sockets(netns: str) -> list:
     with namespaces.inside(netns), DiagSocket() as diag:
         diag.bind()
-        sockets = diag.get_sock_stats(family=socket.AF_INET, states=SS_ALL)
-    return Counter(TCP_STATES.get(s["idiag_state"], str(s["idiag_state"])) for s in sockets)
+        return list(diag.get_sock_stats(family=socket.AF_INET, states=SS_ALL))
+
+
+def tcp_states(netns: str) -> Counter[str]:
+    """How many TCP sockets (request sockets included) the node has in each state, via sock_diag."""
+    return Counter(TCP_STATES.get(s["idiag_state"], str(s["idiag_state"])) for s in _tcp_sockets(netns))
+
+
+def peers_in_state(netns: str, state: str) -> Counter[str]:
+    """The remote addresses of the node's TCP sockets in one state (e.g. who has a SYN_RECV socket)."""
+    return Counter(s["idiag_dst"] for s in _tcp_sockets(netns) if TCP_STATES.get(s["idiag_state"]) == state)

@@ -36,6 +36,25 @@ class LabState:
         """Service name → pid, written by the supervisor."""
         return self.dir / "services.json"
 
+    @property
+    def held_file(self) -> Path:
+        """Services (`<node>/<service>`) the supervisor must keep stopped, one per line."""
+        return self.dir / "held"
+
+    def held(self) -> set[str]:
+        """The services currently held stopped."""
+        try:
+            return set(self.held_file.read_text().split())
+        except OSError:
+            return set()
+
+    def set_held(self, key: str, held: bool) -> None:
+        """Add a service to the held list or take it off, atomically."""
+        keys = (self.held() | {key}) if held else (self.held() - {key})
+        tmp = self.held_file.with_suffix(".tmp")
+        tmp.write_text("".join(f"{k}\n" for k in sorted(keys)))
+        tmp.replace(self.held_file)
+
     def exists(self) -> bool:
         """Whether anything of this lab's state is on disk."""
         return self.dir.exists()

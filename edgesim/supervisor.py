@@ -1,6 +1,8 @@
 """The lab supervisor: runs each service in its node, restarts it when it dies, stops all on SIGTERM.
 
 Started by `up` as `python -m edgesim.supervisor --lab NAME`; one per lab, recorded in the lab state.
+A service listed in the lab's held file (edgesim.lab.stop_service) is stopped and kept stopped until it
+is taken off the list again (edgesim.lab.start_service).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Supervised:
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
     gave_up: bool = False
+    held: bool = False  # stopped on request, not to be restarted until released
 
 
 def _start(item: Supervised) -> None:
@@ -54,12 +57,31 @@ def _report(state: LabState, items: list[Supervised]) -> None:
             "pid": it.process.pid if it.process and it.process.poll() is None else None,
             "restarts": len(it.restarts),
             "gave_up": it.gave_up,
+            "held": it.held,
         }
         for it in items
     }
     tmp = state.services_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(state.services_file)
+
+
+def _apply_holds(items: list[Supervised], held: set[str]) -> bool:
+    """Stop services newly held, start services released; whether anything changed."""
+    changed = False
+    for item in items:
+        if item.key in held and not item.held:
+            if item.process is not None and item.process.poll() is None:
+                namespaces.kill_pids([item.process.pid], grace_s=3.0)
+            print(f"supervisor: {item.key} stopped on request", flush=True)
+            item.held = changed = True
+        elif item.held and item.key not in held:
+            # A fresh start, not a restart after a crash: the crash budget starts over.
+            item.held, item.gave_up, item.restarts = False, False, []
+            print(f"supervisor: {item.key} started again on request", flush=True)
+            _start(item)
+            changed = True
+    return changed
 
 
 def supervise(lab: str) -> int:
@@ -87,9 +109,9 @@ def supervise(lab: str) -> int:
         _start(item)
     _report(state, items)
     while not stop.wait(0.2):
-        changed = False
+        changed = _apply_holds(items, state.held())
         for item in items:
-            if item.gave_up or item.process is None or item.process.poll() is None:
+            if item.held or item.gave_up or item.process is None or item.process.poll() is None:
                 continue
             now = time.monotonic()
             item.restarts = [t for t in item.restarts if now - t < 60]

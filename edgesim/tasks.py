@@ -18,6 +18,7 @@ from edgesim.experiments import tasks as experiment_tasks
 from edgesim.mitigation import tasks as mitigation_tasks
 from edgesim.routing import tasks as routing_tasks
 from edgesim.taskutil import console, need_root, out, user_errors
+from edgesim.tenants import tasks as tenant_tasks
 from edgesim.traffic import tasks as traffic_tasks
 
 DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
@@ -204,3 +205,4 @@ ns.add_collection(mitigation_tasks.ns, name="mitigate")
 ns.add_collection(routing_tasks.bgp_ns, name="bgp")
 ns.add_collection(routing_tasks.edge_ns, name="edge")
 ns.add_collection(experiment_tasks.ns, name="experiment")
+ns.add_collection(tenant_tasks.ns, name="tenant")

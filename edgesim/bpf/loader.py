@@ -1,9 +1,10 @@
-"""Compile BPF C sources with bcc and attach XDP programs inside a node's network namespace."""
+"""Compile BPF C sources with bcc and attach XDP and TC programs inside a node's network namespace."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import sys
@@ -113,20 +114,33 @@ def compile_program(
     return program
 
 
-def load_xdp(program: bcc.BPF, function: str) -> int:
-    """Load one function of a compiled program as XDP through the verifier and return its fd."""
+def _load(program: bcc.BPF, function: str, prog_type: int, kind: str) -> int:
+    """Load one function of a compiled program as `prog_type` through the verifier and return its fd."""
     with _captured_output() as output:
         try:
-            loaded = program.load_func(function.encode(), type(program).XDP)
+            loaded = program.load_func(function.encode(), prog_type)
         except Exception as exc:  # bcc raises a bare Exception when the verifier rejects the program
             failure: Exception | None = exc
         else:
             failure = None
     if failure is not None:
         raise EdgesimError(
-            [Problem(function, f"the kernel rejected the XDP program: {failure}"), *_output_problems(output)]
+            [
+                Problem(function, f"the kernel rejected the {kind} program: {failure}"),
+                *_output_problems(output),
+            ]
         ) from failure
     return loaded.fd
+
+
+def load_xdp(program: bcc.BPF, function: str) -> int:
+    """Load one function of a compiled program as XDP through the verifier and return its fd."""
+    return _load(program, function, type(program).XDP, "XDP")
+
+
+def load_tc(program: bcc.BPF, function: str) -> int:
+    """Load one function of a compiled program as a TC classifier (cls_bpf) and return its fd."""
+    return _load(program, function, type(program).SCHED_CLS, "TC")
 
 
 @contextlib.contextmanager
@@ -213,4 +227,85 @@ def detach_xdp(namespace: str, ifname: str) -> None:
             except NetlinkError as exc:
                 raise EdgesimError(
                     Problem(f"{namespace}/{ifname}", f"cannot detach the XDP program: {_netlink_reason(exc)}")
+                ) from exc
+
+
+# clsact's two hooks as tc parents (TC_H_CLSACT with TC_H_MIN_INGRESS / TC_H_MIN_EGRESS).
+TC_PARENTS = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}
+# One filter per hook: a fixed priority and handle, so attaching again replaces the program atomically.
+_TC_PRIO = 1
+_TC_HANDLE = 1
+
+
+def _tc_parent(direction: str) -> int:
+    """The clsact parent of a direction, or an error naming the two there are."""
+    if direction not in TC_PARENTS:
+        raise EdgesimError(
+            Problem("tc direction", f"unknown direction {direction!r}", "use ingress or egress")
+        )
+    return TC_PARENTS[direction]
+
+
+def attach_tc(namespace: str, ifname: str, fd: int, direction: str, name: str) -> None:
+    """Attach a TC program (cls_bpf, direct action) to ifname's ingress or egress, replacing the one there."""
+    parent = _tc_parent(direction)
+    with _rtnl(namespace) as ipr:
+        index = _index(ipr, namespace, ifname)
+        try:
+            ipr.tc("add", kind="clsact", index=index)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise EdgesimError(
+                    Problem(f"{namespace}/{ifname}", f"cannot add the clsact qdisc: {_netlink_reason(exc)}")
+                ) from exc
+        try:
+            ipr.tc(
+                "replace-filter",
+                kind="bpf",
+                index=index,
+                handle=_TC_HANDLE,
+                prio=_TC_PRIO,
+                parent=parent,
+                fd=fd,
+                name=name,
+                classid=1,
+                direct_action=True,
+            )
+        except NetlinkError as exc:
+            raise EdgesimError(
+                Problem(
+                    f"{namespace}/{ifname}",
+                    f"cannot attach the TC program {name} on {direction}: {_netlink_reason(exc)}",
+                )
+            ) from exc
+
+
+def tc_programs(namespace: str, ifname: str, direction: str) -> list[str]:
+    """Names of the BPF programs attached to ifname's ingress or egress (empty when there is no clsact)."""
+    parent = _tc_parent(direction)
+    with _rtnl(namespace) as ipr:
+        index = _index(ipr, namespace, ifname)
+        try:
+            filters = ipr.get_filters(index=index, parent=parent)
+        except NetlinkError:
+            return []
+    names = []
+    for item in filters:
+        options = item.get_attr("TCA_OPTIONS")
+        if item.get_attr("TCA_KIND") == "bpf" and options is not None and options.get_attr("TCA_BPF_NAME"):
+            names.append(options.get_attr("TCA_BPF_NAME"))
+    return names
+
+
+def detach_tc(namespace: str, ifname: str, direction: str) -> None:
+    """Remove the program edgesim attached to ifname's ingress or egress; nothing to do when there is none."""
+    parent = _tc_parent(direction)
+    with _rtnl(namespace) as ipr:
+        index = _index(ipr, namespace, ifname)
+        try:
+            ipr.tc("del-filter", kind="bpf", index=index, handle=_TC_HANDLE, prio=_TC_PRIO, parent=parent)
+        except NetlinkError as exc:
+            if exc.code not in (errno.ENOENT, errno.EINVAL):
+                raise EdgesimError(
+                    Problem(f"{namespace}/{ifname}", f"cannot detach the TC program: {_netlink_reason(exc)}")
                 ) from exc

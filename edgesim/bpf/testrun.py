@@ -14,6 +14,9 @@ from functools import cache
 
 XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
 _MAX_OUT = 4096
+# sizeof(struct __sk_buff) and the offset of its `mark`: the context a TC program's test run may be given.
+_SKB_CTX_SIZE = 192
+_SKB_MARK_OFFSET = 8
 
 
 class _TestRunOpts(ctypes.Structure):
@@ -61,8 +64,11 @@ class RunResult:
         return XDP_VERDICTS.get(self.retval, str(self.retval))
 
 
-def run(prog_fd: int, packet: bytes, repeat: int = 1) -> RunResult:
-    """Run the program on `packet` `repeat` times; raises OSError when the kernel refuses."""
+def run(prog_fd: int, packet: bytes, repeat: int = 1, skb_mark: int | None = None) -> RunResult:
+    """Run the program on `packet` `repeat` times; raises OSError when the kernel refuses.
+
+    skb_mark: for a TC program, the packet's mark (passed in a struct __sk_buff context).
+    """
     data_in = ctypes.create_string_buffer(packet, len(packet))
     data_out = ctypes.create_string_buffer(_MAX_OUT)
     opts = _TestRunOpts(
@@ -73,6 +79,11 @@ def run(prog_fd: int, packet: bytes, repeat: int = 1) -> RunResult:
         data_size_out=_MAX_OUT,
         repeat=repeat,
     )
+    if skb_mark is not None:
+        ctx = ctypes.create_string_buffer(_SKB_CTX_SIZE)
+        ctypes.c_uint32.from_buffer(ctx, _SKB_MARK_OFFSET).value = skb_mark
+        opts.ctx_in = ctypes.cast(ctx, ctypes.c_void_p)
+        opts.ctx_size_in = _SKB_CTX_SIZE
     err = _libbpf().bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts))
     if err:
         code = -err if err < 0 else ctypes.get_errno()

@@ -38,6 +38,9 @@ class NodeRole:
             for route in self.node.routes:
                 _replace_route(ipr, route)
 
+    def started(self) -> None:
+        """Work that needs the node's own services running (`up` calls it once they all listen)."""
+
     def summary(self) -> str:
         """What runs on this node, in a few words, for the status table."""
         return ", ".join(s.name for s in self.node.services) or "-"
@@ -54,7 +57,8 @@ def _add_address(ipr: IPRoute, index: int, cidr: str) -> None:
 
 def _replace_route(ipr: IPRoute, route: RoutePlan) -> None:
     hops = [{"gateway": h.gateway, "oif": ipr.link_lookup(ifname=h.ifname)[0]} for h in route.nexthops]
+    extra = {"metrics": {"mtu": route.mtu}} if route.mtu else {}
     if len(hops) == 1:
-        ipr.route("replace", dst=route.dst, **hops[0])
+        ipr.route("replace", dst=route.dst, **hops[0], **extra)
     else:
-        ipr.route("replace", dst=route.dst, multipath=hops)
+        ipr.route("replace", dst=route.dst, multipath=hops, **extra)

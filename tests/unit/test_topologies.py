@@ -28,7 +28,7 @@ def test_default_topology_is_the_demo_pop() -> None:
     assert [n.name for n in plan.nodes_with_role("edge")] == ["edge1", "edge2", "edge3", "edge4"]
     assert {n.name for n in plan.nodes_with_role("host")} == {"client1", "client2", "attacker", "origin"}
     # The edges' TCP proxy on VIP:8080, to the origin server on the origin host.
-    assert {s.name for s in plan.nodes["edge1"].services} == {"http", "xdp", "bird", "proxy"}
+    assert {s.name for s in plan.nodes["edge1"].services} == {"http", "xdp", "bird", "proxy", "tenants"}
     origin = plan.nodes["origin"]
     assert origin.services[0].listens == [f"{origin.interfaces[0].address.split('/')[0]}:9000"]
     assert plan.vips == ["198.51.100.10"]

@@ -596,8 +596,8 @@ CASES: list[Case] = [
     ),
     ZeroWindow(
         "zero-window-user-timeout",
-        "receiver stops reading, window closes, path cut, TCP_USER_TIMEOUT 3 s",
-        {"TCP_USER_TIMEOUT": 3000, "SO_RCVBUF": 4096, "SO_SNDBUF": 16384, "cut": 1},
+        "receiver stops reading, window closes, path cut, TCP_USER_TIMEOUT 2.5 s",
+        {"TCP_USER_TIMEOUT": 2500, "SO_RCVBUF": 4096, "SO_SNDBUF": 16384, "cut": 1},
     ),
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
