@@ -19,6 +19,8 @@ from edgesim import namespaces
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
+from edgesim.lb import backplane
+from edgesim.lb import control as lb_control
 from edgesim.load import load_topology
 from edgesim.mitigation import store as mitigation_store
 from edgesim.nodes import role_for
@@ -148,6 +150,7 @@ def _build(
         for link in plan.links:
             backend.create_link(plan, link)
             progress.advance(stage)
+        backplane.create(plan)
         stage = progress.add_task("addresses and routes", total=len(roles))
         for role in roles:
             role.configure()
@@ -157,6 +160,7 @@ def _build(
             announcements.write_all(plan, state.dir)
         stage = progress.add_task("services", total=len(services))
         mitigation_store.write(mitigation_store.rules_path(plan.lab), plan.mitigation)
+        lb_control.write_initial(plan)
         _start_supervisor(state)
         for node, svc in services:
             _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")

@@ -9,6 +9,7 @@ from ipaddress import IPv4Network
 from pydantic import BaseModel, ConfigDict
 
 from edgesim.errors import EdgesimError, Problem
+from edgesim.lb import store as lb_store
 from edgesim.mitigation import store as mitigation_store
 from edgesim.mitigation.rules import RuleSet, build_rule_set
 from edgesim.model import ANYCAST_POOLS, Topology
@@ -28,6 +29,12 @@ BGP_HOLD_S = 3
 BGP_KEEPALIVE_S = 1
 # Each BIRD's files, relative to the lab's state directory (services run there; `down` removes it).
 BIRD_DIR = "bird"
+# The backplane between the edges (the L4 load balancer's forwarding path): a bridge in a namespace of its
+# own, one veth per edge. Its MTU leaves room for the 20-byte IP-in-IP header around a 1500-byte packet.
+BACKPLANE = "backplane"
+BACKPLANE_BRIDGE = "br-backplane"
+BACKPLANE_IFNAME = "eth-backplane"
+BACKPLANE_MTU = 1600
 
 
 class Frozen(BaseModel):
@@ -120,6 +127,30 @@ class NodePlan(Frozen):
         return next(i for i in self.interfaces if i.peer_node == peer)
 
 
+class BackplanePort(Frozen):
+    """An edge's attachment to the backplane: its interface, the bridge's port facing it, address and MAC."""
+
+    edge: str
+    ifname: str  # in the edge
+    bridge_port: str  # in the backplane namespace
+    address: str  # CIDR
+    mac: str  # fixed, so every edge knows every other edge's MAC without ARP
+
+
+class BackplanePlan(Frozen):
+    """The edges' shared L2 segment for the L4 load balancer: a bridge in its own lab namespace."""
+
+    netns: str
+    bridge: str
+    subnet: str
+    mtu: int
+    ports: list[BackplanePort]
+
+    def port_of(self, edge: str) -> BackplanePort:
+        """The port of one edge."""
+        return next(p for p in self.ports if p.edge == edge)
+
+
 class LinkEnd(Frozen):
     """A link endpoint: node and interface name."""
 
@@ -145,10 +176,12 @@ class LabPlan(Frozen):
     nodes: dict[str, NodePlan]
     links: list[LinkPlan]
     mitigation: RuleSet  # the rules every edge's XDP program starts with, each with its counter slot
+    backplane: BackplanePlan | None = None  # None when the infra pool has no room for it
 
     def namespaces(self) -> list[str]:
         """Every namespace of the lab, in creation order."""
-        return [node.netns for node in self.nodes.values()]
+        extra = [self.backplane.netns] if self.backplane else []
+        return [node.netns for node in self.nodes.values()] + extra
 
     def nodes_with_role(self, role: str) -> list[NodePlan]:
         """The planned nodes with this role, in topology order."""
@@ -263,6 +296,7 @@ def build_plan(topology: Topology) -> LabPlan:
     }
     owned = [str(getattr(topology.pools, pool)) for pool in ANYCAST_POOLS]
     _check_owned(anycast_of, owned)
+    backplane = _backplane_plan(topology)
     nodes: dict[str, NodePlan] = {}
     for name, node in topology.nodes.items():
         uplinks = [i for i in interfaces[name] if i.peer_node == router]
@@ -292,8 +326,8 @@ def build_plan(topology: Topology) -> LabPlan:
         if node.role == "edge":
             loopback = [f"{vip}/32" for vip in vips]
             anycast = anycast_of[name]
-            services.append(_http_service(name, topology))
-            services.append(_xdp_agent(lab, name, uplinks[0].name))
+            services.append(_http_service(name, topology, backplane))
+            services.append(_xdp_agent(lab, name, uplinks[0].name, backplane))
             if topology.routing == "bgp":
                 bgp = _bgp_plan(name, EDGE_ASN, uplinks, ROUTER_ASN, owned, announcements=True)
                 services.append(_bird_service(bgp))
@@ -320,6 +354,55 @@ def build_plan(topology: Topology) -> LabPlan:
         nodes=nodes,
         links=links,
         mitigation=mitigation,
+        backplane=backplane,
+    )
+
+
+def backplane_subnet(infra: IPv4Network) -> IPv4Network | None:
+    """The backplane's /24: the infra pool's second /24 (the first holds the router links), if it has one."""
+    if infra.prefixlen > 23:
+        return None
+    return IPv4Network(f"{infra.network_address + 256}/24")
+
+
+def backplane_mac(address: str) -> str:
+    """A locally administered MAC derived from the backplane address (02:e5 + its four bytes)."""
+    packed = IPv4Network(f"{address}/32").network_address.packed
+    return ":".join(f"{b:02x}" for b in (0x02, 0xE5, *packed))
+
+
+def _backplane_plan(topology: Topology) -> BackplanePlan | None:
+    """A backplane for two or more edges, when the infra pool has room for one."""
+    edges = [name for name, node in topology.nodes.items() if node.role == "edge"]
+    subnet = backplane_subnet(topology.pools.infra)
+    if len(edges) < 2 or subnet is None:
+        return None
+    if BACKPLANE in topology.nodes:
+        raise EdgesimError(
+            Problem(f"nodes.{BACKPLANE}", "the name is taken by the edges' backplane", "rename the node")
+        )
+    hosts = subnet.hosts()
+    ports = []
+    for edge in edges:
+        address = str(next(hosts))
+        port = f"bp-{edge}"
+        if len(port) > IFNAME_MAX:
+            port = f"bp-{hashlib.sha1(edge.encode()).hexdigest()[:8]}"
+        ports.append(
+            BackplanePort(
+                edge=edge,
+                ifname=BACKPLANE_IFNAME,
+                bridge_port=port,
+                address=f"{address}/{subnet.prefixlen}",
+                mac=backplane_mac(address),
+            )
+        )
+    return BackplanePlan(
+        netns=netns_name(topology.lab, BACKPLANE),
+        bridge=BACKPLANE_BRIDGE,
+        subnet=str(subnet),
+        mtu=BACKPLANE_MTU,
+        ports=ports,
     )
 
 
@@ -376,15 +459,19 @@ def _bird_service(bgp: BgpPlan) -> ServicePlan:
     )
 
 
-def _http_service(edge: str, topology: Topology) -> ServicePlan:
+def _http_service(edge: str, topology: Topology, backplane: BackplanePlan | None) -> ServicePlan:
     listens = [f"{vip.address}:{port}" for vip in topology.vips for port in vip.ports]
+    if backplane is not None:
+        # The other edges' health checks reach the service over the backplane.
+        address = backplane.port_of(edge).address.split("/")[0]
+        listens.append(f"{address}:{lb_store.HEALTH_PORT}")
     args = ["--name", edge]
     for listen in listens:
         args += ["--listen", listen]
     return ServicePlan(name="http", module=HTTP_MODULE, args=args, listens=listens)
 
 
-def _xdp_agent(lab: str, edge: str, uplink: str) -> ServicePlan:
+def _xdp_agent(lab: str, edge: str, uplink: str, backplane: BackplanePlan | None) -> ServicePlan:
     sock = mitigation_store.agent_socket(lab, edge)
     args = [
         "--netns",
@@ -396,6 +483,8 @@ def _xdp_agent(lab: str, edge: str, uplink: str) -> ServicePlan:
         "--socket",
         str(sock),
     ]
+    if backplane is not None:
+        args += ["--edge", edge, "--backplane", BACKPLANE_IFNAME, "--lb", str(lb_store.state_path(lab))]
     return ServicePlan(name="xdp", module=XDP_AGENT_MODULE, args=args, listens=[f"unix:{sock}"])
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
+from edgesim.lb import tasks as lb_tasks
 from edgesim.mitigation import tasks as mitigation_tasks
 from edgesim.routing import tasks as routing_tasks
 from edgesim.taskutil import console, need_root, out, user_errors
@@ -202,3 +203,4 @@ ns = Collection(
 ns.add_collection(mitigation_tasks.ns, name="mitigate")
 ns.add_collection(routing_tasks.bgp_ns, name="bgp")
 ns.add_collection(routing_tasks.edge_ns, name="edge")
+ns.add_collection(lb_tasks.ns, name="lb")
