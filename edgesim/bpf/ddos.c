@@ -302,6 +302,12 @@ int xdp_lb(struct xdp_md *ctx)
     if (!cfg || !balanced(pkt.ip->daddr, pkt.dport))
         return sc->unverified ? drop_unverified(sc, bytes) : XDP_PASS;
     int here = has_socket(ctx, pkt.ip, th);
+    /* A handshake's ACK (or the first data after it, same ACK number) whose 4-tuple the DoS stage
+     * already knew from an older connection (source ports get reused) is still a new connection: it goes
+     * to the bucket's owner, never down the daisy chain to a drained edge. */
+    if (!here && !sc->new_flow && th->ack && !th->syn && !th->rst &&
+        bpf_tcp_raw_check_syncookie_ipv4(pkt.ip, th) == 0)
+        sc->new_flow = 1;
     if (!here) {
         u32 target = choose(cfg, sc, pkt.ip, th);
         u32 self = cfg->self;

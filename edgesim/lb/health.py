@@ -20,30 +20,48 @@ RISES_TO_UP = 3
 DETECTION_BOUND_S = FAILS_TO_DOWN * (INTERVAL_S + TIMEOUT_S) + 0.2
 
 
-def answers(address: str, port: int, timeout: float = TIMEOUT_S) -> bool:
-    """Whether the HTTP service at address:port answers a request with a status line within `timeout`."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(b"HEAD /health HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n\r\n")
+class Probe:
+    """One edge's health check over a kept-open HTTP/1.1 connection: a HEAD request per check, so the
+    checks do not open a connection each time (that would show in the edges' connection counters)."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self.address = address
+        self.port = port
+        self.sock: socket.socket | None = None
+
+    def answers(self, timeout: float = TIMEOUT_S) -> bool:
+        """Whether the service answers a request with a status line within `timeout`."""
+        try:
+            if self.sock is None:
+                self.sock = socket.create_connection((self.address, self.port), timeout=timeout)
+            self.sock.settimeout(timeout)
+            self.sock.sendall(b"HEAD /health HTTP/1.1\r\nHost: lb\r\n\r\n")
             answer = b""
-            # Read to the end, so the close is a clean FIN rather than a reset for unread data.
-            while chunk := sock.recv(4096):
+            while b"\r\n\r\n" not in answer:  # HEAD: the headers are the whole answer
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    raise ConnectionResetError("closed")
                 answer += chunk
             return answer.startswith(b"HTTP/1.")
-    except OSError:
-        return False
+        except OSError:
+            self.close()
+            return False
+
+    def close(self) -> None:
+        """Drop the connection (the next check opens a new one)."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 class HealthChecker:
     """Probes a fixed set of edges in a thread; calls `on_change(unhealthy names)` when the set changes."""
 
     def __init__(self, targets: Sequence[tuple[str, str]], port: int, on_change: Callable[[set[str]], None]):
-        self.targets = list(targets)  # (name, backplane address)
-        self.port = port
+        self.probes = {name: Probe(address, port) for name, address in targets}
         self.on_change = on_change
         self.unhealthy: set[str] = set()
-        self._streak = {name: 0 for name, _ in self.targets}  # > 0: successes in a row, < 0: failures
+        self._streak = dict.fromkeys(self.probes, 0)  # > 0: successes in a row, < 0: failures
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lb-health", daemon=True)
 
@@ -56,6 +74,8 @@ class HealthChecker:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        for probe in self.probes.values():
+            probe.close()
 
     def _run(self) -> None:
         while not self._stop.wait(INTERVAL_S):
@@ -65,8 +85,8 @@ class HealthChecker:
         """Probe every edge once, in parallel, and report a change of the unhealthy set."""
         results: dict[str, bool] = {}
         threads = [
-            threading.Thread(target=lambda n=name, a=address: results.__setitem__(n, answers(a, self.port)))
-            for name, address in self.targets
+            threading.Thread(target=lambda n=name, p=probe: results.__setitem__(n, p.answers()))
+            for name, probe in self.probes.items()
         ]
         for thread in threads:
             thread.start()
