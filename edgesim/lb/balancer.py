@@ -37,6 +37,7 @@ class Balancer:
         self.state = store.read(state_file)
         self.unhealthy: set[str] = set()
         self.applied: dict[str, Any] = {}
+        self.buckets: list[tuple[int, int]] | None = None  # the table applied last: the daisy chain's memory
         self.health: HealthChecker | None = None
         self.mode = ""
 
@@ -74,9 +75,10 @@ class Balancer:
         if self.edge not in state.names():
             raise EdgesimError(Problem(str(self.state_file), f"{self.edge} is not one of the LB's edges"))
         started = time.monotonic()
-        buckets = table.buckets(state, self.unhealthy, self.edge)
+        buckets = table.buckets(state, self.unhealthy, self.edge, self.buckets)
         maps.write_members(self.bpf, state)
         maps.write_table(self.bpf, buckets, state.enabled, state.names().index(self.edge), self._ifindex())
+        self.buckets = buckets
         self.applied = {
             "generation": state.generation,
             "enabled": state.enabled,

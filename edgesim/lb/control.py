@@ -77,9 +77,7 @@ def drain(lab: str, edge: str) -> dict[str, Any]:
         raise EdgesimError(Problem("EDGE", f"{edge} is already drained", f"`invoke lb undrain {edge}`"))
     if len(state.drained) + 1 >= len(state.edges):
         raise EdgesimError(Problem("EDGE", f"draining {edge} would leave no edge to take new connections"))
-    return _change(
-        lab, state.model_copy(update={"previous_drained": state.drained, "drained": [*state.drained, edge]})
-    )
+    return _change(lab, state.model_copy(update={"drained": [*state.drained, edge]}))
 
 
 def undrain(lab: str, edge: str) -> dict[str, Any]:
@@ -91,7 +89,7 @@ def undrain(lab: str, edge: str) -> dict[str, Any]:
             Problem("EDGE", f"{edge} is not drained", "`invoke lb status` shows the drained edges")
         )
     remaining = [e for e in state.drained if e != edge]
-    return _change(lab, state.model_copy(update={"previous_drained": state.drained, "drained": remaining}))
+    return _change(lab, state.model_copy(update={"drained": remaining}))
 
 
 def set_enabled(lab: str, enabled: bool) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Every agent checks every edge (itself included) with an HTTP request to its backplane address every
 INTERVAL_S, each allowed TIMEOUT_S. FAILS_TO_DOWN failures in a row mark an edge down; RISES_TO_UP
 successes in a row bring it back. An edge that stops answering is therefore out of every table at most
-FAILS_TO_DOWN x (INTERVAL_S + TIMEOUT_S) + the table write after its last good answer (≈ 1.3 s).
+FAILS_TO_DOWN x (INTERVAL_S + TIMEOUT_S) + the table write after its last good answer (≈ 1.7 s).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 INTERVAL_S = 0.2
-TIMEOUT_S = 0.2
+TIMEOUT_S = 0.3  # a busy 2-core host delays a healthy Python server's answer by 0.1-0.2 s
 FAILS_TO_DOWN = 3
 RISES_TO_UP = 3
 # The bound stated in the README and checked by the e2e test (plus the table write, well under 0.2 s).

@@ -25,8 +25,7 @@ class LbEdge(BaseModel):
 
 
 class LbState(BaseModel):
-    """What the table is made of. `previous` is the set of table edges before the last drain or undrain:
-    buckets that moved keep it as their second hop, so connections opened before the change survive."""
+    """What the table is made of (each agent also remembers the table it applied, for the daisy chain)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,7 +33,6 @@ class LbState(BaseModel):
     edges: list[LbEdge] = []  # every edge, in plan order: the index is the edge's id in the BPF maps
     vips: list[tuple[str, int]] = []  # balanced VIP:ports (TCP)
     drained: list[str] = []
-    previous_drained: list[str] = []
     generation: int = 0  # bumped on every change, so agents and `lb status` can tell tables apart
 
     def names(self) -> list[str]:

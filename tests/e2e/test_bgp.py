@@ -237,7 +237,19 @@ def test_sigkill_of_an_edge_bird_is_withdrawn_within_1s_and_recovers(lab: LabPla
     assert report.served_by(edge, since=back.after) > 0, "the edge must serve again after recovery"
 
 
-def test_a_silent_edge_is_withdrawn_within_1s_and_returns(lab: LabPlan) -> None:
+@pytest.fixture
+def lb_off() -> Iterator[None]:
+    """The L4 load balancer off, for tests of routing alone: with it, a withdrawn edge still gets its table
+    share of new flows over the backplane (`edge down` is a routing drain, `lb drain` the service drain),
+    and a silenced edge keeps getting them until the LB's health check drops it (≤ 1.7 s, BFD: 0.3 s)."""
+    lb_control.set_enabled(E2E_LAB, False)
+    try:
+        yield
+    finally:
+        lb_control.set_enabled(E2E_LAB, True)
+
+
+def test_a_silent_edge_is_withdrawn_within_1s_and_returns(lab: LabPlan, lb_off: None) -> None:
     edge, prefix = "edge3", "198.51.100.0/24"
     gateway = edge_gateway(lab, edge)
     node = lab.nodes[edge]
@@ -269,17 +281,6 @@ def test_a_silent_edge_is_withdrawn_within_1s_and_returns(lab: LabPlan) -> None:
     assert window > 0, "silencing an edge must cost the requests sent to it before it is withdrawn"
     assert error_window <= detection
     assert report.served_by(edge, since=back.after) > 0, "the edge must serve again after recovery"
-
-
-@pytest.fixture
-def lb_off() -> Iterator[None]:
-    """The L4 load balancer off: with it, a withdrawn edge still gets its table share of new flows over the
-    backplane (`edge down` is a routing drain; `lb drain` is the service drain)."""
-    lb_control.set_enabled(E2E_LAB, False)
-    try:
-        yield
-    finally:
-        lb_control.set_enabled(E2E_LAB, True)
 
 
 def test_edge_down_withdraws_within_1s_and_no_new_flow_reaches_it(lab: LabPlan, lb_off: None) -> None:

@@ -155,10 +155,10 @@ def test_an_edge_that_stops_answering_leaves_the_table(lab: LabPlan) -> None:
                 break
             assert time.monotonic() - stopped < 10, seen
             time.sleep(0.05)
-        owners = [a["owners"]["edge3"] for a in control.status(E2E_LAB)["edges"].values()]
+        shares = [a["owners"]["edge3"] for a in control.status(E2E_LAB)["edges"].values()]
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert owners == [0, 0, 0, 0]
+    assert shares == [0, 0, 0, 0], "edge3 still owns buckets (gets new connections)"
     # The stated bound, plus the status round trips of this polling loop on a busy machine.
     assert removed_after <= health.DETECTION_BOUND_S + 0.5
     deadline = time.monotonic() + 10

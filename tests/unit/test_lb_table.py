@@ -47,33 +47,44 @@ def test_the_table_is_deterministic_and_prime_sized() -> None:
     assert maglev._build.__wrapped__(tuple(sorted(edges(4).items())), size) == tuple(maglev.build(edges(4)))
 
 
-def state(n: int, drained: list[str], previous: list[str]) -> LbState:
+def state(n: int, drained: list[str]) -> LbState:
     return LbState(
         edges=[
             LbEdge(name=f"edge{i}", address=f"198.18.1.{i}", mac=f"02:e5:c6:12:01:{i:02x}")
             for i in range(1, n + 1)
         ],
         drained=drained,
-        previous_drained=previous,
     )
 
 
 def test_a_drained_edge_owns_nothing_new_but_stays_second_hop_of_its_buckets() -> None:
-    buckets = table.buckets(state(4, ["edge2"], []), (), "edge1")
-    firsts = {first for first, _ in buckets}
-    assert 1 not in firsts  # edge2 has id 1
+    before = table.buckets(state(4, []), (), "edge1")
+    buckets = table.buckets(state(4, ["edge2"]), (), "edge1", before)
+    assert 1 not in {first for first, _ in buckets}  # edge2 has id 1
     # edge2's quarter of the buckets moved, each keeping edge2 as its second hop; Maglev may move a few
     # more between the remaining edges (their second hop is then their previous owner).
     moved = [(first, second) for first, second in buckets if first != second]
     via_edge2 = sum(second == 1 for _, second in moved) / len(buckets)
     assert via_edge2 == pytest.approx(0.25, abs=0.001)
     assert len(moved) / len(buckets) <= 0.25 + 0.02
+    assert all(second == old for (_, second), (old, _) in zip(buckets, before, strict=True))
 
 
-def test_unhealthy_edges_leave_both_hops() -> None:
-    buckets = table.buckets(state(4, ["edge2"], []), {"edge2"}, "edge1")
-    assert all(first == second for first, second in buckets)
-    assert 1 not in {first for first, _ in buckets}
+def test_undrain_chains_back_to_where_connections_opened_meanwhile() -> None:
+    whole = table.buckets(state(4, []), (), "edge1")
+    drained = table.buckets(state(4, ["edge2"]), (), "edge1", whole)
+    back = table.buckets(state(4, []), (), "edge1", drained)
+    assert [first for first, _ in back] == [first for first, _ in whole]
+    pairs = zip(back, drained, strict=True)
+    assert all(second == d_first for (first, second), (d_first, _) in pairs if first != d_first)
+
+
+def test_a_failing_edge_gets_nothing_new_and_keeps_its_connections() -> None:
+    whole = table.buckets(state(4, []), (), "edge1")
+    failing = table.buckets(state(4, []), {"edge2"}, "edge1", whole)
+    assert 1 not in {first for first, _ in failing}
+    # A false alarm must not cost the connections the edge holds: its buckets chain to it.
+    assert sum(second == 1 for _, second in failing) == sum(first == 1 for first, _ in whole)
 
 
 def test_layout_mirrors_the_c_constants() -> None:
