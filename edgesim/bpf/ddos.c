@@ -254,9 +254,10 @@ static __always_inline u32 choose(struct lb_config *cfg, struct lb_scratch *sc, 
     if (sc->new_flow || (th->syn && !th->ack))
         return bucket->first;
     /* A mid-flow packet with no socket here: to the owner, and from the owner on to the previous owner,
-     * which holds the connections opened before the bucket moved. */
+     * which holds the connections opened before the bucket moved. A first hop whose own table names
+     * another owner (the tables of two edges briefly disagree) passes it on to that owner instead. */
     if (bucket->first != cfg->self)
-        return sc->hop == HOP_DIRECT ? bucket->first : cfg->self;
+        return bucket->first;
     return bucket->second;
 }
 

@@ -26,7 +26,12 @@ def buckets(
     false health alarm costs none of them. With no edge left to own anything, every slot stays on
     `fallback` (the edge computing the table) rather than nowhere."""
     ids = {name: index for index, name in enumerate(state.names())}
-    now = maglev.build(members(state, unhealthy))
+    now = maglev.build(members(state, ()))
+    if unhealthy:
+        # Only a failing edge's own slots move (to where a table without it puts them): a health alarm must
+        # not reshuffle other slots, whose daisy chains (one previous owner each) would break.
+        without = maglev.build(members(state, unhealthy))
+        now = [o if o not in unhealthy else a for o, a in zip(now, without, strict=True)] if without else []
     if not now:
         return [(ids[fallback], ids[fallback])] * maglev.RING_SIZE
     firsts = [ids[name] for name in now]

@@ -1,9 +1,10 @@
 """Long-lived HTTP/1.1 keep-alive connections: each sends a request every INTERVAL for the whole run.
 
 Runs inside a lab node: `python -m edgesim.traffic.long_lived --target 198.51.100.10:80 --connections 500
---interval 2 --duration 40`. It opens every connection, prints `ready` on stdout, keeps them talking
-and at the end closes them (FIN) and prints one JSON report: per connection, which edge answered, the
-wall-clock time of every answered request, and the error (reset, stalled, closed) that ended it early.
+--interval 2 --duration 40`. It opens every connection, prints `ready` on stdout once each has had an
+answer, keeps them talking and at the end closes them (FIN) and prints one JSON report: per connection,
+which edge answered, the wall-clock time of every answered request, and the error (reset, stalled,
+closed) that ended it early.
 `LongLived` runs it through the lab and parses the report.
 """
 
@@ -58,23 +59,31 @@ async def _connection(
         conn.error = f"connect: {type(err).__name__}"
         ready[0] += 1
         return
-    ready[0] += 1
     deadline = args.started + args.duration
+    first = True
     try:
         while time.monotonic() < deadline:
             edge = await _request(reader, writer, args.timeout)
             conn.answered.append(time.time())
             if edge not in conn.edges:
                 conn.edges.append(edge)
+            if first:
+                # Ready once it has exchanged data: an open connection whose client has received nothing
+                # yet still looks like a handshake in progress to the other edges (see the README).
+                ready[0] += 1
+                first = False
             await asyncio.sleep(args.interval)
         writer.close()
         await writer.wait_closed()
     except TimeoutError:
         conn.error = "stalled"
+        ready[0] += first
     except ConnectionResetError:
         conn.error = "reset"
+        ready[0] += first
     except (asyncio.IncompleteReadError, OSError) as err:
         conn.error = f"closed: {type(err).__name__}"
+        ready[0] += first
     finally:
         writer.close()
 

@@ -179,10 +179,12 @@ def test_second_hop_is_never_forwarded_again(edge: Edge) -> None:
     assert result.verdict == "XDP_PASS" and moved.get(lb_layout.SLOT_LB_LOCAL) == 1
 
 
-def test_first_hop_not_owned_here_is_kept_not_bounced(edge: Edge) -> None:
-    edge.table(OTHER, OTHER)
-    result, moved = edge.run(edge.backplane, encapsulated(client_tcp(OPEN), src=THIRD))
-    assert result.verdict == "XDP_PASS" and moved.get(lb_layout.SLOT_LB_LOCAL) == 1
+def test_first_hop_whose_table_names_another_owner_passes_it_on_once(edge: Edge) -> None:
+    edge.table(THIRD, THIRD)  # the sender's table said edge1; this one says edge3
+    result, moved = edge.run(edge.backplane, encapsulated(client_tcp(OPEN)))
+    assert result.verdict == "XDP_REDIRECT" and moved.get(lb_layout.SLOT_LB_CHAINED) == 1
+    out = Ether(result.packet)
+    assert (out[IP].dst, out[IP].ttl) == (EDGES[THIRD].address, lb_layout.ENCAP_TTL_SECOND)
 
 
 def test_backplane_traffic_that_is_not_ip_in_ip_goes_to_the_stack(edge: Edge) -> None:

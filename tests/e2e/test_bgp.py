@@ -241,7 +241,7 @@ def test_sigkill_of_an_edge_bird_is_withdrawn_within_1s_and_recovers(lab: LabPla
 def lb_off() -> Iterator[None]:
     """The L4 load balancer off, for tests of routing alone: with it, a withdrawn edge still gets its table
     share of new flows over the backplane (`edge down` is a routing drain, `lb drain` the service drain),
-    and a silenced edge keeps getting them until the LB's health check drops it (≤ 1.7 s, BFD: 0.3 s)."""
+    and a silenced edge keeps getting them until the LB's health check drops it (≤ 2.3 s, BFD: 0.3 s)."""
     lb_control.set_enabled(E2E_LAB, False)
     try:
         yield

@@ -159,8 +159,8 @@ def test_an_edge_that_stops_answering_leaves_the_table(lab: LabPlan) -> None:
     finally:
         os.kill(pid, signal.SIGCONT)
     assert shares == [0, 0, 0, 0], "edge3 still owns buckets (gets new connections)"
-    # The stated bound, plus the status round trips of this polling loop on a busy machine.
-    assert removed_after <= health.DETECTION_BOUND_S + 0.5
+    # The stated bound, plus the status round trips of this polling loop on a busy shared 2-core machine.
+    assert removed_after <= health.DETECTION_BOUND_S + 1.0
     deadline = time.monotonic() + 10
     while any("edge3" in a["unhealthy"] for a in control.status(E2E_LAB)["edges"].values()):
         assert time.monotonic() < deadline, "edge3 did not come back after answering again"

@@ -83,8 +83,10 @@ def test_a_failing_edge_gets_nothing_new_and_keeps_its_connections() -> None:
     whole = table.buckets(state(4, []), (), "edge1")
     failing = table.buckets(state(4, []), {"edge2"}, "edge1", whole)
     assert 1 not in {first for first, _ in failing}
-    # A false alarm must not cost the connections the edge holds: its buckets chain to it.
+    # A false alarm must not cost the connections the edge holds: its buckets chain to it, and no other
+    # bucket moves.
     assert sum(second == 1 for _, second in failing) == sum(first == 1 for first, _ in whole)
+    assert all(f == w for (f, _), (w, _) in zip(failing, whole, strict=True) if w != 1)
 
 
 def test_layout_mirrors_the_c_constants() -> None:
