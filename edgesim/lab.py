@@ -19,6 +19,8 @@ from edgesim import namespaces
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
+from edgesim.lb import backplane
+from edgesim.lb import control as lb_control
 from edgesim.load import load_topology
 from edgesim.mitigation import store as mitigation_store
 from edgesim.nodes import role_for
@@ -149,6 +151,7 @@ def _build(
         for link in plan.links:
             backend.create_link(plan, link)
             progress.advance(stage)
+        backplane.create(plan)
         stage = progress.add_task("addresses and routes", total=len(roles))
         for role in roles:
             role.configure()
@@ -158,6 +161,7 @@ def _build(
             announcements.write_all(plan, state.dir)
         stage = progress.add_task("services", total=len(services))
         mitigation_store.write(mitigation_store.rules_path(plan.lab), plan.mitigation)
+        lb_control.write_initial(plan)
         _start_supervisor(state)
         # In plan order, each node's services, then what needs them (the config store is seeded before
         # the edges' agents, which report ready only once they have applied it).
@@ -169,6 +173,10 @@ def _build(
         if plan.routing == "bgp":
             stage = progress.add_task("BGP routes from the edges", total=1)
             kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
+            progress.advance(stage)
+        if plan.backplane is not None:
+            stage = progress.add_task("load balancers agree", total=1)
+            lb_control.wait_converged(plan.lab, READY_TIMEOUT_S)
             progress.advance(stage)
     state.mark("up")
 

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgesim.errors import EdgesimError, Problem
+from edgesim.lb import store as lb_store
 from edgesim.mitigation import store as mitigation_store
 from edgesim.mitigation.rules import RuleSet, build_rule_set
 from edgesim.model import ANYCAST_POOLS, MGMT_NODE, TcpProxy, Topology
@@ -42,7 +43,7 @@ STORE_DIR = "etcd"
 STORE_PEER_PORT = 2380
 TENANT_AGENT_PORT = 9180
 # The infra pool in /24 blocks, one per use; block 0 (router links) is the one plans had before tenants.
-INFRA_BLOCKS = {"router links": 0, "management": 1, "tenant veths": 2, "customer sites": 3}
+INFRA_BLOCKS = {"router links": 0, "management": 1, "tenant veths": 2, "customer sites": 3, "backplane": 4}
 
 
 def _none(value: Any) -> bool:
@@ -51,6 +52,14 @@ def _none(value: Any) -> bool:
 
 def _empty(value: Any) -> bool:
     return not value
+
+
+# The backplane between the edges (the L4 load balancer's forwarding path): a bridge in a namespace of its
+# own, one veth per edge. Its MTU leaves room for the 20-byte IP-in-IP header around a 1500-byte packet.
+BACKPLANE = "backplane"
+BACKPLANE_BRIDGE = "br-backplane"
+BACKPLANE_IFNAME = "eth-backplane"
+BACKPLANE_MTU = 1600
 
 
 class Frozen(BaseModel):
@@ -169,6 +178,30 @@ class NodePlan(Frozen):
         return next(i for i in self.interfaces if i.peer_node == peer)
 
 
+class BackplanePort(Frozen):
+    """An edge's attachment to the backplane: its interface, the bridge's port facing it, address and MAC."""
+
+    edge: str
+    ifname: str  # in the edge
+    bridge_port: str  # in the backplane namespace
+    address: str  # CIDR
+    mac: str  # fixed, so every edge knows every other edge's MAC without ARP
+
+
+class BackplanePlan(Frozen):
+    """The edges' shared L2 segment for the L4 load balancer: a bridge in its own lab namespace."""
+
+    netns: str
+    bridge: str
+    subnet: str
+    mtu: int
+    ports: list[BackplanePort]
+
+    def port_of(self, edge: str) -> BackplanePort:
+        """The port of one edge."""
+        return next(p for p in self.ports if p.edge == edge)
+
+
 class LinkEnd(Frozen):
     """A link endpoint: node and interface name."""
 
@@ -197,10 +230,12 @@ class LabPlan(Frozen):
     # With tenants: the store and pools, and the tenants `up` seeds the store with. Absent without tenants.
     tenancy: TenancyPlan | None = Field(None, exclude_if=_none)
     tenants: list[TenantSpec] = Field(default_factory=list, exclude_if=_empty)
+    backplane: BackplanePlan | None = None  # None when the infra pool has no room for it
 
     def namespaces(self) -> list[str]:
         """Every namespace of the lab, in creation order."""
-        return [node.netns for node in self.nodes.values()]
+        extra = [self.backplane.netns] if self.backplane else []
+        return [node.netns for node in self.nodes.values()] + extra
 
     def nodes_with_role(self, role: str) -> list[NodePlan]:
         """The planned nodes with this role, in topology order."""
@@ -372,6 +407,7 @@ def build_plan(topology: Topology) -> LabPlan:
         else None
     )
 
+    backplane = _backplane_plan(topology)
     nodes: dict[str, NodePlan] = {}
     if tenancy is not None:
         # First: the store must be up and seeded before the edges' agents can report ready.
@@ -421,8 +457,8 @@ def build_plan(topology: Topology) -> LabPlan:
         if node.role == "edge":
             loopback = [f"{vip}/32" for vip in vips]
             anycast = anycast_of[name]
-            services.append(_http_service(name, topology))
-            services.append(_xdp_agent(lab, name, uplinks[0].name))
+            services.append(_http_service(name, topology, backplane))
+            services.append(_xdp_agent(lab, name, uplinks[0].name, backplane))
             if topology.routing == "bgp":
                 bgp = _bgp_plan(name, EDGE_ASN, uplinks, ROUTER_ASN, owned, announcements=True)
                 services.append(_bird_service(bgp))
@@ -487,6 +523,56 @@ def build_plan(topology: Topology) -> LabPlan:
         mitigation=mitigation,
         tenancy=tenancy,
         tenants=tenant_specs,
+        backplane=backplane,
+    )
+
+
+def backplane_subnet(infra: IPv4Network) -> IPv4Network | None:
+    """The backplane's /24 of the infra pool (INFRA_BLOCKS), or None when the pool has no room for it."""
+    index = INFRA_BLOCKS["backplane"]
+    if infra.prefixlen > 24 or index >= 2 ** (24 - infra.prefixlen):
+        return None
+    return IPv4Network((int(infra.network_address) + index * 256, 24))
+
+
+def backplane_mac(address: str) -> str:
+    """A locally administered MAC derived from the backplane address (02:e5 + its four bytes)."""
+    packed = IPv4Network(f"{address}/32").network_address.packed
+    return ":".join(f"{b:02x}" for b in (0x02, 0xE5, *packed))
+
+
+def _backplane_plan(topology: Topology) -> BackplanePlan | None:
+    """A backplane for two or more edges, when the infra pool has room for one."""
+    edges = [name for name, node in topology.nodes.items() if node.role == "edge"]
+    subnet = backplane_subnet(topology.pools.infra)
+    if len(edges) < 2 or subnet is None:
+        return None
+    if BACKPLANE in topology.nodes:
+        raise EdgesimError(
+            Problem(f"nodes.{BACKPLANE}", "the name is taken by the edges' backplane", "rename the node")
+        )
+    hosts = subnet.hosts()
+    ports = []
+    for edge in edges:
+        address = str(next(hosts))
+        port = f"bp-{edge}"
+        if len(port) > IFNAME_MAX:
+            port = f"bp-{hashlib.sha1(edge.encode()).hexdigest()[:8]}"
+        ports.append(
+            BackplanePort(
+                edge=edge,
+                ifname=BACKPLANE_IFNAME,
+                bridge_port=port,
+                address=f"{address}/{subnet.prefixlen}",
+                mac=backplane_mac(address),
+            )
+        )
+    return BackplanePlan(
+        netns=netns_name(topology.lab, BACKPLANE),
+        bridge=BACKPLANE_BRIDGE,
+        subnet=str(subnet),
+        mtu=BACKPLANE_MTU,
+        ports=ports,
     )
 
 
@@ -650,15 +736,19 @@ def _customer_services(node: str, address: str, services: list[str]) -> list[Ser
     return planned
 
 
-def _http_service(edge: str, topology: Topology) -> ServicePlan:
+def _http_service(edge: str, topology: Topology, backplane: BackplanePlan | None) -> ServicePlan:
     listens = [f"{vip.address}:{port}" for vip in topology.vips for port in vip.ports]
+    if backplane is not None:
+        # The other edges' health checks reach the service over the backplane.
+        address = backplane.port_of(edge).address.split("/")[0]
+        listens.append(f"{address}:{lb_store.HEALTH_PORT}")
     args = ["--name", edge]
     for listen in listens:
         args += ["--listen", listen]
     return ServicePlan(name="http", module=HTTP_MODULE, args=args, listens=listens)
 
 
-def _xdp_agent(lab: str, edge: str, uplink: str) -> ServicePlan:
+def _xdp_agent(lab: str, edge: str, uplink: str, backplane: BackplanePlan | None) -> ServicePlan:
     sock = mitigation_store.agent_socket(lab, edge)
     args = [
         "--netns",
@@ -670,6 +760,8 @@ def _xdp_agent(lab: str, edge: str, uplink: str) -> ServicePlan:
         "--socket",
         str(sock),
     ]
+    if backplane is not None:
+        args += ["--edge", edge, "--backplane", BACKPLANE_IFNAME, "--lb", str(lb_store.state_path(lab))]
     return ServicePlan(name="xdp", module=XDP_AGENT_MODULE, args=args, listens=[f"unix:{sock}"])
 
 

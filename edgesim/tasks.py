@@ -15,6 +15,7 @@ from rich.table import Table
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
 from edgesim.experiments import tasks as experiment_tasks
+from edgesim.lb import tasks as lb_tasks
 from edgesim.mitigation import tasks as mitigation_tasks
 from edgesim.routing import tasks as routing_tasks
 from edgesim.taskutil import console, need_root, out, user_errors
@@ -206,3 +207,4 @@ ns.add_collection(routing_tasks.bgp_ns, name="bgp")
 ns.add_collection(routing_tasks.edge_ns, name="edge")
 ns.add_collection(experiment_tasks.ns, name="experiment")
 ns.add_collection(tenant_tasks.ns, name="tenant")
+ns.add_collection(lb_tasks.ns, name="lb")

@@ -40,4 +40,22 @@ BPF_ARRAY(config, struct config, 1);
 /* The rest of the edge's XDP chain: the program at CHAIN_NEXT runs after a pass verdict. */
 BPF_PROG_ARRAY(chain, CHAIN_SIZE);
 
+/* L4 LB: two tables of RING_SIZE buckets; lb_config.active says which one is live. */
+BPF_ARRAY(lb_ring, struct lb_bucket, 2 * RING_SIZE);
+
+/* L4 LB: every edge of the PoP by index (the index the buckets hold). */
+BPF_ARRAY(lb_edges, struct lb_edge, MAX_EDGES);
+
+/* L4 LB: backplane addresses of the edges, to accept encapsulated packets only from them. */
+BPF_HASH(lb_peers, u32, u32, MAX_EDGES);
+
+/* L4 LB: switches (one entry). */
+BPF_ARRAY(lb_config, struct lb_config, 1);
+
+/* L4 LB: the VIP:ports it balances (TCP). */
+BPF_HASH(lb_vips, struct lb_vip_key, u32, 64);
+
+/* Hand-over from the DoS program to the LB within one packet's processing. */
+BPF_PERCPU_ARRAY(lb_handover, struct lb_scratch, 1);
+
 #endif

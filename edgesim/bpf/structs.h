@@ -64,4 +64,43 @@ struct config {
     u32 fragments_slot;
 };
 
+/* L4 LB bucket: the edge that owns new flows of this bucket, and the edge that owned it before the
+ * last table change (equal when nothing moved); indexes into lb_edges. */
+struct lb_bucket {
+    u8 first;
+    u8 second;
+};
+
+/* An edge on the backplane: its address and MAC there (network byte order). */
+struct lb_edge {
+    u32 addr;
+    u8 mac[6];
+    u8 present;
+    u8 pad;
+};
+
+/* The LB's switches: on/off, which of the two tables is live, this edge's index, the backplane ifindex. */
+struct lb_config {
+    u32 enabled;
+    u32 active;
+    u32 self;
+    u32 ifindex;
+};
+
+/* A balanced VIP:port; port in host byte order. */
+struct lb_vip_key {
+    u32 vip;
+    u16 port;
+    u16 proto;
+};
+
+/* What the DoS program learnt about the packet, for the LB after the tail call (per CPU: XDP runs a
+ * packet to completion on one CPU, and every entry point rewrites it first). */
+struct lb_scratch {
+    u32 hop;         /* HOP_* */
+    u32 new_flow;    /* an ACK with a valid SYN cookie: a connection being opened now */
+    u32 unverified;  /* a protected VIP's mid-flow packet unknown here: drop unless another edge owns it */
+    u32 drop_slot;   /* the SYN-cookie rule to count when it is dropped */
+};
+
 #endif

@@ -20,6 +20,7 @@ from typing import Any
 
 from edgesim.bpf import loader
 from edgesim.errors import EdgesimError
+from edgesim.lb.balancer import Balancer
 from edgesim.mitigation import layout, maps, store, synproxy
 from edgesim.mitigation.rules import RuleSet, SynCookie
 
@@ -30,7 +31,7 @@ ENTRY = "xdp_ddos"
 class Agent:
     """Owns the loaded program; every change to its maps goes through `reload` under one lock."""
 
-    def __init__(self, netns: str, uplink: str, rules: Path) -> None:
+    def __init__(self, netns: str, uplink: str, rules: Path, balancer: tuple[str, str, Path] | None = None):
         self.netns = netns
         self.uplink = uplink
         self.rules_file = rules
@@ -40,10 +41,14 @@ class Agent:
         self.rule_set = RuleSet()
         self.synproxy_applied = False
         self.mode = ""
+        # The L4 load balancer (edge name, backplane interface, LB state file) shares this program's maps.
+        self.balancer = Balancer(self.bpf, netns, *balancer) if balancer else None
 
     def start(self, mode: str) -> None:
-        """Apply the rules first, then attach: there is never a moment with the program but not the rules."""
+        """Apply the rules (and the LB table) first, then attach: never a program without its maps."""
         self.reload()
+        if self.balancer is not None:
+            self.balancer.start(mode)
         self.mode = loader.attach_xdp(self.netns, self.uplink, self.prog_fd, mode)
 
     def reload(self) -> dict[str, Any]:
@@ -86,9 +91,23 @@ class Agent:
         info = loader.xdp_info(self.netns, self.uplink) or {}
         return {"uplink": self.uplink, "mode": self.mode, "prog_id": info.get("prog_id"), "pid": os.getpid()}
 
+    def lb_reload(self) -> dict[str, Any]:
+        """Apply the lab's LB state now (drain, undrain, on/off)."""
+        if self.balancer is None:
+            raise EdgesimError("this edge has no L4 load balancer (the lab has no backplane)")
+        return self.balancer.reload()
+
+    def lb_stats(self) -> dict[str, Any]:
+        """The LB's counters and the table it applied."""
+        if self.balancer is None:
+            raise EdgesimError("this edge has no L4 load balancer (the lab has no backplane)")
+        return self.balancer.stats()
+
     def stop(self) -> None:
         """Detach and remove the synproxy table; the maps go with the process."""
         loader.detach_xdp(self.netns, self.uplink)
+        if self.balancer is not None:
+            self.balancer.stop()
         synproxy.remove()
 
 
@@ -99,7 +118,13 @@ def _protected(rule_set: RuleSet) -> list[tuple[IPv4Address, int]]:
 
 def serve(agent: Agent, path: Path) -> socketserver.UnixStreamServer:
     """A unix-socket server answering one JSON request per connection."""
-    handlers = {"reload": agent.reload, "stats": agent.stats, "status": agent.status}
+    handlers = {
+        "reload": agent.reload,
+        "stats": agent.stats,
+        "status": agent.status,
+        "lb-reload": agent.lb_reload,
+        "lb-stats": agent.lb_stats,
+    }
 
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
@@ -126,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", required=True, type=Path, help="the lab's rule set (JSON)")
     parser.add_argument("--socket", required=True, type=Path, help="control socket path")
     parser.add_argument("--mode", default="auto", choices=["auto", "native", "generic"])
+    parser.add_argument("--edge", help="this edge's name (with --backplane and --lb: run the L4 LB)")
+    parser.add_argument("--backplane", help="the edge's backplane interface")
+    parser.add_argument("--lb", type=Path, help="the lab's LB state (JSON)")
     args = parser.parse_args(argv)
+    balancer = (args.edge, args.backplane, args.lb) if args.edge and args.backplane and args.lb else None
     try:
-        agent = Agent(args.netns, args.uplink, args.rules)
+        agent = Agent(args.netns, args.uplink, args.rules, balancer)
         agent.start(args.mode)
     except EdgesimError as err:
         print(f"xdp agent: {err}", file=sys.stderr, flush=True)
@@ -142,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         f"xdp agent: {ENTRY} on {args.uplink} in {agent.mode} mode, {len(agent.rule_set.rules)} rules",
         flush=True,
     )
+    if agent.balancer is not None:
+        print(
+            f"xdp agent: L4 LB, xdp_backplane on {args.backplane} in {agent.balancer.mode} mode", flush=True
+        )
     stop.wait()
     server.shutdown()
     args.socket.unlink(missing_ok=True)

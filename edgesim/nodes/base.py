@@ -30,11 +30,11 @@ class NodeRole:
         with IPRoute(netns=self.node.netns) as ipr:
             for iface in self.node.interfaces:
                 index = ipr.link_lookup(ifname=iface.name)[0]
-                _add_address(ipr, index, iface.address)
+                add_address(ipr, index, iface.address)
                 ipr.link("set", index=index, state="up")
             lo = ipr.link_lookup(ifname="lo")[0]
             for cidr in self.node.loopback:
-                _add_address(ipr, lo, cidr)
+                add_address(ipr, lo, cidr)
             for route in self.node.routes:
                 _replace_route(ipr, route)
 
@@ -46,7 +46,8 @@ class NodeRole:
         return ", ".join(s.name for s in self.node.services) or "-"
 
 
-def _add_address(ipr: IPRoute, index: int, cidr: str) -> None:
+def add_address(ipr: IPRoute, index: int, cidr: str) -> None:
+    """Add an address to an interface; one that is already there is fine."""
     address, prefixlen = cidr.split("/")
     try:
         ipr.addr("add", index=index, address=address, prefixlen=int(prefixlen))

@@ -1,0 +1,127 @@
+"""Change and read a running lab's load balancer: the LB state file, then every edge agent applies it."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from edgesim import lab as lab_api
+from edgesim.errors import EdgesimError, Problem
+from edgesim.lb import store, table
+from edgesim.lb.store import LbEdge, LbState
+from edgesim.mitigation import store as mitigation_store
+from edgesim.mitigation.agent import request
+from edgesim.plan import LabPlan
+
+
+def initial_state(plan: LabPlan) -> LbState:
+    """The LB state a lab starts with: every edge in the table, every VIP:port balanced."""
+    if plan.backplane is None:
+        return LbState(enabled=False)
+    edges = [LbEdge(name=p.edge, address=p.address.split("/")[0], mac=p.mac) for p in plan.backplane.ports]
+    # The VIP:ports the edges serve are the HTTP service's listens on VIPs (not its backplane address).
+    first = plan.nodes[plan.backplane.ports[0].edge]
+    listens = [
+        listen.rsplit(":", 1) for svc in first.services if svc.name == "http" for listen in svc.listens
+    ]
+    vips = [(host, int(port)) for host, port in listens if host in plan.vips]
+    return LbState(enabled=True, edges=edges, vips=vips)
+
+
+def write_initial(plan: LabPlan) -> None:
+    """Write the lab's starting LB state, before the agents start."""
+    store.write(store.state_path(plan.lab), initial_state(plan))
+
+
+def _state(lab: str) -> LbState:
+    plan = lab_api.running_plan(lab)
+    if plan.backplane is None:
+        raise EdgesimError(
+            Problem(
+                f"lab {lab}", "has no L4 load balancer", "it needs two edges and room for a backplane /24"
+            )
+        )
+    return store.read(store.state_path(lab))
+
+
+def _each_edge(lab: str, op: str) -> dict[str, dict[str, Any]]:
+    names = _state(lab).names()
+    # In parallel: a change reaches every edge within one round trip rather than one per edge.
+    with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
+        answers = pool.map(lambda e: request(mitigation_store.agent_socket(lab, e), op, timeout=15.0), names)
+        return dict(zip(names, answers, strict=True))
+
+
+def _change(lab: str, state: LbState) -> dict[str, Any]:
+    """Store a new state and make every agent apply it; returns the seconds until all had."""
+    started = time.monotonic()
+    state = state.model_copy(update={"generation": state.generation + 1})
+    store.write(store.state_path(lab), state)
+    answers = _each_edge(lab, "lb-reload")
+    return {"seconds": time.monotonic() - started, "generation": state.generation, "edges": answers}
+
+
+def _check_edge(state: LbState, edge: str) -> None:
+    if edge not in state.names():
+        raise EdgesimError(
+            Problem("EDGE", f"{edge!r} is not an edge of this lab", f"edges: {', '.join(state.names())}")
+        )
+
+
+def drain(lab: str, edge: str) -> dict[str, Any]:
+    """Give `edge` no new connections; its open ones keep reaching it (daisy chain) until they close."""
+    state = _state(lab)
+    _check_edge(state, edge)
+    if edge in state.drained:
+        raise EdgesimError(Problem("EDGE", f"{edge} is already drained", f"`invoke lb undrain {edge}`"))
+    if len(state.drained) + 1 >= len(state.edges):
+        raise EdgesimError(Problem("EDGE", f"draining {edge} would leave no edge to take new connections"))
+    return _change(lab, state.model_copy(update={"drained": [*state.drained, edge]}))
+
+
+def undrain(lab: str, edge: str) -> dict[str, Any]:
+    """Give `edge` its share of new connections again; connections opened meanwhile stay where they are."""
+    state = _state(lab)
+    _check_edge(state, edge)
+    if edge not in state.drained:
+        raise EdgesimError(
+            Problem("EDGE", f"{edge} is not drained", "`invoke lb status` shows the drained edges")
+        )
+    remaining = [e for e in state.drained if e != edge]
+    return _change(lab, state.model_copy(update={"drained": remaining}))
+
+
+def set_enabled(lab: str, enabled: bool) -> dict[str, Any]:
+    """Switch the LB on or off on every edge (off: every packet is handled where the router sent it)."""
+    return _change(lab, _state(lab).model_copy(update={"enabled": enabled}))
+
+
+def status(lab: str) -> dict[str, Any]:
+    """The state, each edge's planned share, and what each agent applied with its counters."""
+    state = _state(lab)
+    return {"state": state, "shares": table.shares(state), "edges": _each_edge(lab, "lb-stats")}
+
+
+def wait_converged(lab: str, timeout: float) -> None:
+    """Wait until every edge's agent runs the same table generation with no edge marked failing.
+
+    At start the agents come up one by one; until each sees every other edge answer its health check,
+    their tables disagree and a new connection can be handed to an edge that then refuses it.
+    """
+    deadline = time.monotonic() + timeout
+    last: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline:
+        last = _each_edge(lab, "lb-stats")
+        generations = {a.get("generation") for a in last.values()}
+        if len(generations) == 1 and not any(a.get("unhealthy") for a in last.values()):
+            return
+        time.sleep(0.2)
+    views = {edge: a.get("unhealthy") for edge, a in last.items()}
+    raise EdgesimError(
+        Problem(
+            f"lab {lab}",
+            f"the edges' load balancers did not agree within {timeout:g} s: {views}",
+            "`invoke lb status` shows each edge's view; the agents log to logs/<edge>-xdp.log",
+        )
+    )
