@@ -266,10 +266,8 @@ def first_subnet(pool: IPv4Network, prefixlen: int = 24) -> IPv4Network:
 
 def infra_block(pool: IPv4Network, use: str) -> IPv4Network:
     """The /24 of the infra pool set aside for `use` (INFRA_BLOCKS); an error when the pool is too small."""
-    index = INFRA_BLOCKS[use]
-    if index == 0:
-        return first_subnet(pool)
-    if pool.prefixlen > 24 or index >= 2 ** (24 - pool.prefixlen):
+    block = _infra_block_if_room(pool, use)
+    if block is None:
         raise EdgesimError(
             Problem(
                 "pools.infra",
@@ -277,6 +275,16 @@ def infra_block(pool: IPv4Network, use: str) -> IPv4Network:
                 "use a /22 or larger",
             )
         )
+    return block
+
+
+def _infra_block_if_room(pool: IPv4Network, use: str) -> IPv4Network | None:
+    """The /24 of the infra pool set aside for `use`, or None when the pool has no room for it."""
+    index = INFRA_BLOCKS[use]
+    if index == 0:
+        return first_subnet(pool)
+    if pool.prefixlen > 24 or index >= 2 ** (24 - pool.prefixlen):
+        return None
     return IPv4Network((int(pool.network_address) + index * 256, 24))
 
 
@@ -529,10 +537,7 @@ def build_plan(topology: Topology) -> LabPlan:
 
 def backplane_subnet(infra: IPv4Network) -> IPv4Network | None:
     """The backplane's /24 of the infra pool (INFRA_BLOCKS), or None when the pool has no room for it."""
-    index = INFRA_BLOCKS["backplane"]
-    if infra.prefixlen > 24 or index >= 2 ** (24 - infra.prefixlen):
-        return None
-    return IPv4Network((int(infra.network_address) + index * 256, 24))
+    return _infra_block_if_room(infra, "backplane")
 
 
 def backplane_mac(address: str) -> str:
