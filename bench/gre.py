@@ -30,8 +30,8 @@ from edgesim import lab as lab_api
 from edgesim import namespaces
 from edgesim.bpf import loader
 from edgesim.plan import LabPlan
+from edgesim.plan.naming import TENANT_IFNAME, tenant_netns
 from edgesim.tenants import admin
-from edgesim.tenants.spec import TENANT_IFNAME, tenant_netns
 
 SERVER = "203.0.113.100"
 PORT = 5201

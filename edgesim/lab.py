@@ -7,11 +7,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from pyroute2 import IPRoute
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -19,14 +19,14 @@ from edgesim import namespaces
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
-from edgesim.lb import backplane
-from edgesim.lb import control as lb_control
+from edgesim.hooks import LabContext, active_hooks, all_hooks
 from edgesim.load import load_topology
-from edgesim.mitigation import store as mitigation_store
 from edgesim.nodes import role_for
-from edgesim.plan import LabPlan, NodePlan, build_plan
-from edgesim.routing import announcements, kernel
+from edgesim.plan import BackplanePlan, LabPlan, NodePlan, build_plan
+from edgesim.readiness import wait_listening
 from edgesim.state import LabState, all_labs
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOPOLOGY = REPO_ROOT / "topology" / "default.yml"
@@ -125,7 +125,7 @@ def up(
             )
         down(plan.lab, console=console, quiet=True)
     try:
-        _build(plan, backend, state, digest, str(topology), console)
+        _build(LabContext(plan, backend, state, READY_TIMEOUT_S), digest, str(topology), console)
     except BaseException:
         # Ctrl-C or any failure: leave nothing half-built behind.
         console.print(f"[red]up of lab {plan.lab} failed; removing what was created[/]")
@@ -134,75 +134,68 @@ def up(
     return UpResult(plan, changed=True, seconds=time.monotonic() - started)
 
 
-def _build(
-    plan: LabPlan, backend: Backend, state: LabState, digest: str, topology: str, console: Console
-) -> None:
+def _build(ctx: LabContext, digest: str, topology: str, console: Console) -> None:
+    """The stages of `up`: nodes, links, bridges, roles, features' files, services, features ready."""
+    plan, backend, state = ctx.plan, ctx.backend, ctx.state
     state.begin(plan, digest, topology, backend.name)
-    roles = [role_for(plan, node) for node in plan.nodes.values()]
+    roles = [role_for(plan, node, backend) for node in plan.nodes.values()]
+    hooks = active_hooks(plan)
     services = [(node, svc) for node in plan.nodes.values() for svc in node.services]
     columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        stage = progress.add_task("namespaces", total=len(roles))
-        for role in roles:
-            backend.create_node(role.node)
-            role.prepare()
-            progress.advance(stage)
-        stage = progress.add_task("links (veth pairs)", total=len(plan.links))
-        for link in plan.links:
-            backend.create_link(plan, link)
-            progress.advance(stage)
-        backplane.create(plan)
-        stage = progress.add_task("addresses and routes", total=len(roles))
-        for role in roles:
-            role.configure()
-            progress.advance(stage)
-        if plan.routing == "bgp":
-            # BIRD reads its configuration when the supervisor starts it, so it must be written first.
-            announcements.write_all(plan, state.dir)
-        stage = progress.add_task("services", total=len(services))
-        mitigation_store.write(mitigation_store.rules_path(plan.lab), plan.mitigation)
-        lb_control.write_initial(plan)
+
+        def stage(description: str, items: Sequence[T], action: Callable[[T], None]) -> None:
+            task = progress.add_task(description, total=len(items))
+            for item in items:
+                action(item)
+                progress.advance(task)
+
+        stage("namespaces", roles, lambda role: (backend.create_node(role.node), role.prepare()))
+        stage("links (veth pairs)", plan.links, lambda link: backend.create_link(plan, link))
+        stage("bridges", _bridges(plan), lambda bridge: backend.create_bridge(plan, bridge))
+        stage("addresses and routes", roles, lambda role: role.configure())
+        stage("feature files", hooks, lambda hook: hook.prepare(ctx))
         _start_supervisor(state)
         # In plan order, each node's services, then what needs them (the config store is seeded before
         # the edges' agents, which report ready only once they have applied it).
-        for role in roles:
-            for svc in role.node.services:
-                _wait_listening(role.node, svc.listens, state.logs / f"{role.node.name}-{svc.name}.log")
-                progress.advance(stage)
-            role.started()
-        if plan.routing == "bgp":
-            stage = progress.add_task("BGP routes from the edges", total=1)
-            kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
-            progress.advance(stage)
-        if plan.backplane is not None:
-            stage = progress.add_task("load balancers agree", total=1)
-            lb_control.wait_converged(plan.lab, READY_TIMEOUT_S)
-            progress.advance(stage)
+        task = progress.add_task("services", total=len(services))
+        for node in plan.nodes.values():
+            for svc in node.services:
+                wait_listening(backend, node, svc, state.dir, ctx.timeout_s)
+                progress.advance(task)
+            for hook in hooks:
+                hook.after_services(ctx, node)
+        for hook in hooks:
+            if hook.waits_for is not None:
+                stage(hook.waits_for, [hook], lambda hook: hook.wait_ready(ctx))
     state.mark("up")
 
 
-def _connect(netns: str, listen: str) -> None:
-    """Open and close one connection to `address:port` inside the node, or to `unix:/path`."""
-    if listen.startswith("unix:"):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.5)
-            sock.connect(listen.removeprefix("unix:"))
-        return
-    host, port = listen.rsplit(":", 1)
-    with namespaces.inside(netns):
-        sock = socket.create_connection((host, int(port)), timeout=0.5)
-    sock.close()
+def _bridges(plan: LabPlan) -> list[BackplanePlan]:
+    """The lab's shared segments (the edges' backplane, when it has one)."""
+    return [plan.backplane] if plan.backplane is not None else []
+
+
+def _context(lab: str) -> LabContext:
+    """The context of a running lab, for hooks and roles: its plan, its backend, its state."""
+    state = LabState(lab)
+    return LabContext(running_plan(lab), _backend_of(state), state, READY_TIMEOUT_S)
+
+
+def _backend_of(state: LabState) -> Backend:
+    """The backend a lab was built with (recorded by `up`; netns for labs without a record)."""
+    recorded = state.read() or {}
+    return get_backend(recorded.get("backend", "netns"))
 
 
 def wait_ready(lab: str) -> None:
-    """Wait until every service of a running lab accepts connections, and the router has the edges' routes."""
-    state = LabState(lab)
-    plan = running_plan(lab)
-    for node in plan.nodes.values():
+    """Wait until every service of a running lab accepts connections, and every feature is ready."""
+    ctx = _context(lab)
+    for node in ctx.plan.nodes.values():
         for svc in node.services:
-            _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")
-    if plan.routing == "bgp":
-        kernel.wait_converged(plan, state.dir, READY_TIMEOUT_S)
+            wait_listening(ctx.backend, node, svc, ctx.state.dir, ctx.timeout_s)
+    for hook in active_hooks(ctx.plan):
+        hook.wait_ready(ctx)
 
 
 def stop_service(lab: str, node: str, service: str, timeout: float = 10.0) -> None:
@@ -221,7 +214,7 @@ def start_service(lab: str, node: str, service: str, timeout: float = 10.0) -> N
     _wait_for_service(state, key, running=True, timeout=timeout)
     target = node_plan(lab, node)
     svc = next(s for s in target.services if s.name == service)
-    _wait_listening(target, svc.listens, state.logs / f"{node}-{service}.log")
+    wait_listening(_backend_of(state), target, svc, state.dir, READY_TIMEOUT_S)
 
 
 def _service_key(lab: str, node: str, service: str) -> str:
@@ -259,32 +252,11 @@ def _start_supervisor(state: LabState) -> None:
         )
 
 
-def _wait_listening(node: NodePlan, listens: Sequence[str], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    for listen in listens:
-        while True:
-            try:
-                _connect(node.netns, listen)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    # No service log means the supervisor never started it: its own log says why.
-                    source = log if log.exists() else log.parent / "supervisor.log"
-                    tail = source.read_text()[-600:] if source.exists() else "(no log)"
-                    raise EdgesimError(
-                        Problem(
-                            f"nodes.{node.name}",
-                            f"service did not start listening on {listen}",
-                            f"see {log}; last output: {tail.strip() or '(empty)'}",
-                        )
-                    ) from None
-                time.sleep(0.1)
-
-
 def down(
-    lab: str, console: Console | None = None, quiet: bool = False, backend_name: str = "netns"
+    lab: str, console: Console | None = None, quiet: bool = False, backend_name: str | None = None
 ) -> list[str]:
-    """Remove everything of the lab: supervisor, processes, namespaces (and their links), pins, state."""
+    """Remove everything of the lab: supervisor, processes, nodes (and their links), features' leftovers,
+    pins, state. `backend_name` defaults to the one the lab was built with."""
     console = console or Console(stderr=True)
     state = LabState(lab)
     removed: list[str] = []
@@ -292,8 +264,11 @@ def down(
     if pid is not None:
         namespaces.kill_pids([pid], grace_s=5.0)
         removed.append(f"supervisor (pid {pid})")
-    gone = get_backend(backend_name).destroy(lab, f"{lab}-")
+    backend = get_backend(backend_name) if backend_name else _backend_of(state)
+    gone = backend.destroy(lab, f"{lab}-")
     removed += [f"namespace {name}" for name in gone]
+    for hook in all_hooks():
+        removed += hook.teardown(lab)
     pins = BPF_PIN_ROOT / lab
     if pins.exists():
         subprocess.run(["rm", "-rf", str(pins)], check=False)
@@ -318,29 +293,33 @@ def status(lab: str) -> LabStatus:
     plan = state.plan()
     if recorded is None or plan is None:
         raise EdgesimError(Problem(f"lab {lab}", "is not up", "start it with `invoke up`"))
+    ctx = LabContext(plan, _backend_of(state), state, READY_TIMEOUT_S)
+    hooks = active_hooks(plan)
     services = state.services()
     nodes = []
     for node in plan.nodes.values():
+        role = role_for(plan, node, ctx.backend)
+        parts = role.summary_parts() + [line for hook in hooks for line in hook.status_lines(ctx, node)]
         item = NodeStatus(
             node.name,
             node.role,
             node.netns,
-            namespaces.exists(node.netns),
+            ctx.backend.node_exists(node),
             links_total=len(node.interfaces),
-            summary=role_for(plan, node).summary(),
+            summary="; ".join(parts) or "-",
         )
         for svc in node.services:
             pid = services.get(f"{node.name}/{svc.name}", {}).get("pid")
             item.services[svc.name] = pid if pid and Path(f"/proc/{pid}").exists() else None
         if item.present:
-            _read_links(node, item)
+            _read_links(ctx.backend, node, item)
         nodes.append(item)
     return LabStatus(lab, recorded.get("phase", "?"), state.supervisor_pid(), nodes)
 
 
-def _read_links(node: NodePlan, item: NodeStatus) -> None:
+def _read_links(backend: Backend, node: NodePlan, item: NodeStatus) -> None:
     wanted = {i.name for i in node.interfaces}
-    with IPRoute(netns=node.netns) as ipr:
+    with backend.netlink(node) as ipr:
         for link in ipr.get_links():
             if link.get("ifname") in wanted and link.get("operstate") == "UP":
                 item.links_up += 1
@@ -373,7 +352,7 @@ def exec_in(lab: str, node: str, argv: Sequence[str], **kwargs: object) -> subpr
         raise EdgesimError(Problem("exec", "no command given", "e.g. `invoke exec edge1 -- ip addr`"))
     target = node_plan(lab, node)
     try:
-        return namespaces.run_in(target.netns, argv, **kwargs)
+        return _backend_of(LabState(lab)).run(target, argv, **kwargs)
     except FileNotFoundError:
         raise EdgesimError(
             Problem("exec", f"command not found: {argv[0]}", "check the spelling or install it")

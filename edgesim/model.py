@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field
 
+from edgesim.fields import (
+    LAB_NAME_MAX,
+    LAB_NAME_PATTERN,
+    NODE_NAME_MAX,
+    NODE_NAME_PATTERN,
+    LabName,
+    NodeName,
+    Port,
+    Strict,
+)
 from edgesim.mitigation.rules import Mitigation
+from edgesim.proxy.section import Keepalive, TcpProxy
+from edgesim.tenants.section import Tenant
 from edgesim.tenants.spec import TenantName
 
-# Lab names become the prefix of every namespace (`<lab>-<node>`); no hyphen, so that the prefix
-# `<lab>-` of one lab can never match the namespaces of another lab.
-LAB_NAME_PATTERN = r"^[a-z][a-z0-9]*$"
-LAB_NAME_MAX = 12
-# Node names appear in namespace names and (shortened when needed) in interface names.
-NODE_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-NODE_NAME_MAX = 32
-
-LabName = Annotated[str, StringConstraints(pattern=LAB_NAME_PATTERN, max_length=LAB_NAME_MAX)]
-NodeName = Annotated[str, StringConstraints(pattern=NODE_NAME_PATTERN, max_length=NODE_NAME_MAX)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+# The field types and the features' sections are part of the model's face: callers import them from here.
+__all__ = [
+    "ANYCAST_POOLS",
+    "DESIGN_RANGES",
+    "LAB_NAME_MAX",
+    "LAB_NAME_PATTERN",
+    "MGMT_NODE",
+    "NODE_NAME_MAX",
+    "NODE_NAME_PATTERN",
+    "RESERVED_ROLES",
+    "Keepalive",
+    "LabName",
+    "Link",
+    "Node",
+    "NodeName",
+    "Pools",
+    "Port",
+    "Strict",
+    "TcpProxy",
+    "Tenant",
+    "Topology",
+    "Vip",
+]
 
 Role = Literal["router", "edge", "host", "tenant", "customer"]
 # How the router learns the anycast prefixes: from the edges' BGP announcements (BIRD), or static routes.
@@ -46,12 +70,6 @@ DESIGN_RANGES: dict[str, IPv4Network] = {
 
 # The pools whose prefixes belong to the PoP's edges: the only ones an edge may announce.
 ANYCAST_POOLS = ("vips", "gre", "tenants")
-
-
-class Strict(BaseModel):
-    """Base for every topology section: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Pools(Strict):
@@ -97,57 +115,10 @@ class Node(Strict):
     )
 
 
-class Tenant(Strict):
-    """A customer: its prefixes, its site router, and its firewall applied on every edge."""
-
-    prefixes: list[IPv4Network] = Field(min_length=1, description="Customer prefixes, inside pools.tenants.")
-    site: NodeName = Field(description="The customer node that is the tenant's GRE site router.")
-    firewall: list[str] = Field(
-        default_factory=list,
-        description="Rules for traffic towards the customer, first match wins, the rest is dropped; "
-        "e.g. `ip daddr 203.0.113.100 tcp dport 20-21 accept`.",
-    )
-
-
 class Link(Strict):
     """A point-to-point link between two nodes (a veth pair in the netns backend)."""
 
     endpoints: tuple[NodeName, NodeName] = Field(description="The two nodes the link joins.")
-
-
-class Keepalive(Strict):
-    """TCP keepalive of the edge proxy's sockets (both sides)."""
-
-    idle_s: int = Field(4, ge=1, le=32767, description="TCP_KEEPIDLE: idle seconds before the first probe.")
-    interval_s: int = Field(2, ge=1, le=32767, description="TCP_KEEPINTVL: seconds between probes.")
-    count: int = Field(3, ge=1, le=127, description="TCP_KEEPCNT: unanswered probes that end the connection.")
-
-
-class TcpProxy(Strict):
-    """The edges' layer-4 TCP proxy: a port on every VIP, proxied to an origin server on a lab host."""
-
-    port: Port = Field(8080, description="Port the proxy listens on, on every VIP.")
-    origin: NodeName = Field(description="The host node that runs the origin server.")
-    origin_port: Port = Field(9000, description="The origin server's port.")
-    keepalive: Keepalive = Field(default_factory=Keepalive)
-    user_timeout_ms: int | None = Field(
-        None,
-        ge=1,
-        le=2**31 - 1,
-        description="TCP_USER_TIMEOUT of the proxy's sockets; default: idle + interval x count (keepalive).",
-    )
-    min_drain_bytes_per_s: int = Field(
-        16384,
-        ge=1,
-        description="A connection whose unsent bytes drain slower than this (over drain_window_s) is closed.",
-    )
-    drain_window_s: float = Field(2.0, gt=0, le=3600, description="The window of the drain-pace check.")
-
-    def effective_user_timeout_ms(self) -> int:
-        """TCP_USER_TIMEOUT: as configured, else the time keepalive takes to give up on a silent peer."""
-        if self.user_timeout_ms is not None:
-            return self.user_timeout_ms
-        return 1000 * (self.keepalive.idle_s + self.keepalive.interval_s * self.keepalive.count)
 
 
 class Topology(Strict):

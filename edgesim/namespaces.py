@@ -106,9 +106,14 @@ def inside(name: str) -> Iterator[None]:
 
 
 def write_sysctl(name: str, key: str, value: str) -> None:
-    """Set a sysctl inside a namespace: /proc/sys/net resolves against the opener's namespace."""
+    """Set a sysctl inside a namespace."""
     with inside(name):
-        Path("/proc/sys", *key.split(".")).write_text(value)
+        write_sysctl_here(key, value)
+
+
+def write_sysctl_here(key: str, value: str) -> None:
+    """Set a sysctl of the calling thread's namespace: /proc/sys/net resolves against the opener's."""
+    Path("/proc/sys", *key.split(".")).write_text(value)
 
 
 def read_sysctl(name: str, key: str) -> str:

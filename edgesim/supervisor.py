@@ -18,6 +18,9 @@ import time
 from dataclasses import dataclass, field
 
 from edgesim import namespaces
+from edgesim.backends import get_backend
+from edgesim.backends.base import Backend
+from edgesim.plan import NodePlan
 from edgesim.state import LabState
 
 RESTART_DELAY_S = 1.0
@@ -29,7 +32,8 @@ class Supervised:
     """One service instance and its restart history."""
 
     key: str  # "<node>/<service>"
-    netns: str
+    node: NodePlan
+    backend: Backend  # the lab's: it starts the process inside the node
     argv: list[str]
     log: str
     cwd: str  # the lab's state directory: relative paths in a command (BIRD's files) resolve there
@@ -41,8 +45,8 @@ class Supervised:
 
 def _start(item: Supervised) -> None:
     with open(item.log, "ab") as log:
-        item.process = namespaces.popen_in(
-            item.netns,
+        item.process = item.backend.popen(
+            item.node,
             item.argv,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -91,10 +95,12 @@ def supervise(lab: str) -> int:
     if plan is None:
         print(f"supervisor: no plan recorded for lab {lab}", file=sys.stderr)
         return 1
+    backend = get_backend((state.read() or {}).get("backend", "netns"))
     items = [
         Supervised(
             key=f"{node.name}/{svc.name}",
-            netns=node.netns,
+            node=node,
+            backend=backend,
             argv=svc.argv(sys.executable),
             log=str(state.logs / f"{node.name}-{svc.name}.log"),
             cwd=str(state.dir),

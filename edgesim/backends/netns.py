@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from pyroute2 import IPRoute
 
 from edgesim import namespaces
 from edgesim.namespaces import NETNS_DIR
-from edgesim.plan import LabPlan, LinkPlan, NodePlan
+from edgesim.netlink import add_address
+from edgesim.plan import BackplanePlan, LabPlan, LinkPlan, NodePlan
 
 
 class NetnsBackend:
@@ -19,9 +21,12 @@ class NetnsBackend:
 
     def create_node(self, node: NodePlan) -> None:
         """Create the node's namespace and bring its loopback up."""
-        if not namespaces.exists(node.netns):
-            namespaces.create(node.netns)
-        with IPRoute(netns=node.netns) as ipr:
+        self._create_namespace(node.netns)
+
+    def _create_namespace(self, name: str) -> None:
+        if not namespaces.exists(name):
+            namespaces.create(name)
+        with IPRoute(netns=name) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
 
     def create_link(self, plan: LabPlan, link: LinkPlan) -> None:
@@ -38,9 +43,39 @@ class NetnsBackend:
                 peer={"ifname": link.b.ifname, "net_ns_fd": str(NETNS_DIR / ns_b)},
             )
 
+    def create_bridge(self, plan: LabPlan, bridge: BackplanePlan) -> None:
+        """A bridge in a namespace of its own, and a veth from it into each node with the planned address,
+        MAC (so XDP can address any node without ARP) and MTU."""
+        self._create_namespace(bridge.netns)
+        with IPRoute(netns=bridge.netns) as ipr:
+            if not ipr.link_lookup(ifname=bridge.bridge):
+                ipr.link("add", ifname=bridge.bridge, kind="bridge", br_stp_state=0, br_forward_delay=0)
+            master = ipr.link_lookup(ifname=bridge.bridge)[0]
+            for port in bridge.ports:
+                node_ns = plan.nodes[port.edge].netns
+                if not ipr.link_lookup(ifname=port.bridge_port):
+                    # Born with its other end inside the node: nothing of the lab touches the root namespace.
+                    peer = {"ifname": port.ifname, "net_ns_fd": str(NETNS_DIR / node_ns), "address": port.mac}
+                    ipr.link("add", ifname=port.bridge_port, kind="veth", peer=peer)
+                index = ipr.link_lookup(ifname=port.bridge_port)[0]
+                ipr.link("set", index=index, mtu=bridge.mtu, master=master, state="up")
+                with IPRoute(netns=node_ns) as node:
+                    end = node.link_lookup(ifname=port.ifname)[0]
+                    node.link("set", index=end, mtu=bridge.mtu, address=port.mac, state="up")
+                    add_address(node, end, port.address)
+            ipr.link("set", index=master, mtu=bridge.mtu, state="up")
+
     def node_exists(self, node: NodePlan) -> bool:
         """Whether the node's namespace exists."""
         return namespaces.exists(node.netns)
+
+    def netlink(self, node: NodePlan) -> IPRoute:
+        """An rtnetlink socket inside the node's namespace."""
+        return IPRoute(netns=node.netns)
+
+    def enter(self, node: NodePlan) -> AbstractContextManager[None]:
+        """The calling thread inside the node's namespace for the block."""
+        return namespaces.inside(node.netns)
 
     def run(self, node: NodePlan, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess:
         """Run a command inside the node's namespace."""

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from edgesim.lb.planner import HEALTH_PORT
 from edgesim.paths import lab_dir
+from edgesim.plan.naming import LB_STATE_FILE
 
-# The edges' HTTP service also listens on its backplane address at this port: the health check's target.
-HEALTH_PORT = 80
+__all__ = ["HEALTH_PORT", "LbEdge", "LbState", "read", "state_path", "write"]
 
 
 class LbEdge(BaseModel):
@@ -42,7 +43,7 @@ class LbState(BaseModel):
 
 def state_path(lab: str) -> Path:
     """The lab's LB state file, written by `up` and by `lb drain|undrain|enable|disable`."""
-    return lab_dir(lab) / "lb.json"
+    return lab_dir(lab) / LB_STATE_FILE
 
 
 def read(path: Path) -> LbState:

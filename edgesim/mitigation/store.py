@@ -7,16 +7,17 @@ from pathlib import Path
 
 from edgesim.mitigation.rules import RuleSet
 from edgesim.paths import lab_dir
+from edgesim.plan.naming import RULES_FILE, xdp_agent_socket
 
 
 def rules_path(lab: str) -> Path:
     """The lab's rule set, written by `up` and `invoke mitigate`, read by every edge agent."""
-    return lab_dir(lab) / "mitigation.json"
+    return lab_dir(lab) / RULES_FILE
 
 
 def agent_socket(lab: str, node: str) -> Path:
     """The control socket of a node's XDP agent."""
-    return lab_dir(lab) / f"xdp-{node}.sock"
+    return lab_dir(lab) / xdp_agent_socket(node)
 
 
 def read(path: Path) -> RuleSet:

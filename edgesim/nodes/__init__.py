@@ -1,5 +1,6 @@
-"""Node roles: each configures one node from its slice of the plan."""
+"""Node roles: each configures one node from its slice of the plan, through the backend, and undoes it."""
 
+from edgesim.backends.base import Backend
 from edgesim.nodes.base import NodeRole
 from edgesim.nodes.customer import Customer
 from edgesim.nodes.edge import Edge
@@ -17,6 +18,6 @@ ROLES: dict[str, type[NodeRole]] = {
 }
 
 
-def role_for(plan: LabPlan, node: NodePlan) -> NodeRole:
-    """The role object that configures `node`."""
-    return ROLES[node.role](plan, node)
+def role_for(plan: LabPlan, node: NodePlan, backend: Backend) -> NodeRole:
+    """The role object that configures `node` through `backend`."""
+    return ROLES[node.role](plan, node, backend)

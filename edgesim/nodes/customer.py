@@ -9,9 +9,12 @@ from ipaddress import IPv4Address, IPv4Network
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from edgesim.backends.base import Backend
+from edgesim.bpf import loader
 from edgesim.errors import EdgesimError, Problem
+from edgesim.netlink import index_of
 from edgesim.nodes.base import NodeRole
-from edgesim.plan import TunnelPlan
+from edgesim.plan import NodePlan, TunnelPlan
 from edgesim.tenants import nft
 from edgesim.tenants.gre import GreEndpoint, Route
 
@@ -34,20 +37,35 @@ class Customer(NodeRole):
             return
         mode = tunnel.mode
         if mode == "auto":
-            mode = "kernel" if kernel_gre_available(self.node.netns) else "ebpf"
+            mode = "kernel" if kernel_gre_available(self.backend, self.node) else "ebpf"
         if mode == "kernel":
-            _kernel_tunnel(self.node.netns, tunnel)
+            _kernel_tunnel(self.backend, self.node, tunnel)
         else:
             _ebpf_tunnel(self.node.netns, tunnel)
         nft.apply(self.node.netns, nft.site_ruleset())
 
-    def summary(self) -> str:
+    def teardown(self) -> None:
+        """The tunnel and MSS clamp of a site router gone (either GRE mode), then what every role undoes."""
+        tunnel = self.node.tunnel
+        if tunnel is not None:
+            nft.remove(self.node.netns, nft.SITE_TABLE)
+            for direction in ("ingress", "egress"):
+                loader.detach_tc(self.node.netns, tunnel.ifname, direction)
+            with self.backend.netlink(self.node) as ipr:
+                for offset in range(len(tunnel.prefixes)):
+                    _delete_rule(ipr, KERNEL_GRE_RULE_PRIORITY + offset)
+                index = index_of(ipr, KERNEL_GRE_IFNAME)
+                if index is not None:
+                    ipr.link("del", index=index)
+        super().teardown()
+
+    def summary_parts(self) -> list[str]:
         """The tunnel of a site router, the services of a server."""
         tunnel = self.node.tunnel
         if tunnel is None:
-            return "; ".join(f"{s.name} on {', '.join(s.listens)}" for s in self.node.services)
+            return super().summary_parts()
         prefixes = ", ".join(tunnel.prefixes)
-        return f"GRE site router ({self._mode_in_use()}): {tunnel.local} <-> {tunnel.remote} for {prefixes}"
+        return [f"GRE site router ({self._mode_in_use()}): {tunnel.local} <-> {tunnel.remote} for {prefixes}"]
 
     def _mode_in_use(self) -> str:
         """The GRE mode as configured, and for `auto` the one `up` picked (a kernel device exists or not)."""
@@ -55,16 +73,16 @@ class Customer(NodeRole):
         if self.node.tunnel.mode != "auto":
             return self.node.tunnel.mode
         try:
-            with IPRoute(netns=self.node.netns) as ipr:
+            with self.backend.netlink(self.node) as ipr:
                 kernel = bool(ipr.link_lookup(ifname=KERNEL_GRE_IFNAME))
         except (NetlinkError, OSError):
             return "auto"
         return "auto: kernel" if kernel else "auto: ebpf"
 
 
-def kernel_gre_available(netns: str) -> bool:
+def kernel_gre_available(backend: Backend, node: NodePlan) -> bool:
     """Whether this kernel can make a GRE device (ip_gre built in or loadable): try one and remove it."""
-    with IPRoute(netns=netns) as ipr:
+    with backend.netlink(node) as ipr:
         try:
             ipr.link("add", ifname="gre-probe", kind="gre", gre_remote="192.0.2.1")
         except NetlinkError as err:
@@ -87,12 +105,12 @@ def _ebpf_tunnel(netns: str, tunnel: TunnelPlan) -> None:
     endpoint.attach_encap(netns, tunnel.ifname)
 
 
-def _kernel_tunnel(netns: str, tunnel: TunnelPlan) -> None:
+def _kernel_tunnel(backend: Backend, node: NodePlan, tunnel: TunnelPlan) -> None:
     """GRE by the kernel's ip_gre: a device to the edges' endpoint, and the tenant's prefixes routed into it.
 
     Not exercised where the kernel has no ip_gre (the development VM): `auto` picks eBPF there.
     """
-    with IPRoute(netns=netns) as ipr:
+    with backend.netlink(node) as ipr:
         if not ipr.link_lookup(ifname=KERNEL_GRE_IFNAME):
             try:
                 ipr.link(
@@ -106,7 +124,7 @@ def _kernel_tunnel(netns: str, tunnel: TunnelPlan) -> None:
             except NetlinkError as err:
                 raise EdgesimError(
                     Problem(
-                        f"{netns}/{KERNEL_GRE_IFNAME}",
+                        f"{node.netns}/{KERNEL_GRE_IFNAME}",
                         f"this kernel cannot make a GRE device: {err}",
                         "use `gre: ebpf` (or `auto`) on the site router",
                     )
@@ -121,3 +139,12 @@ def _kernel_tunnel(netns: str, tunnel: TunnelPlan) -> None:
             if priority not in existing:
                 src = str(prefix.network_address)
                 ipr.rule("add", priority=priority, src=src, src_len=prefix.prefixlen, table=KERNEL_GRE_TABLE)
+
+
+def _delete_rule(ipr: IPRoute, priority: int) -> None:
+    """Remove the policy rule at `priority`, if there is one."""
+    try:
+        ipr.rule("del", priority=priority, table=KERNEL_GRE_TABLE)
+    except NetlinkError as err:
+        if err.code not in (errno.ENOENT, errno.ESRCH):
+            raise

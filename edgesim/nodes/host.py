@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgesim import namespaces
+from edgesim.netlink import set_tx_checksum
 from edgesim.nodes.base import NodeRole
 
 
@@ -17,15 +17,18 @@ class Host(NodeRole):
         # A veth leaves checksums to "hardware" (CHECKSUM_PARTIAL): fine while the packet stays an skb, but
         # an edge's XDP program that forwards it to another edge sends the raw frame, whose checksum was
         # never filled in, and the other edge drops it. A real wire always carries full checksums.
-        namespaces.run_in(
-            self.node.netns,
-            ["ethtool", "-K", self.node.uplink or "", "tx", "off"],
-            check=True,
-            capture_output=True,
-        )
+        self._tx_checksum(offload=False)
 
-    def summary(self) -> str:
+    def teardown(self) -> None:
+        """Checksum offload back on, then what every role undoes."""
+        self._tx_checksum(offload=True)
+        super().teardown()
+
+    def _tx_checksum(self, offload: bool) -> None:
+        if self.node.uplink:
+            with self.backend.enter(self.node):
+                set_tx_checksum(self.node.uplink, offload)
+
+    def summary_parts(self) -> list[str]:
         """What the host serves (an origin server), or that it is a traffic source."""
-        if self.node.services:
-            return "; ".join(f"{s.name} on {', '.join(s.listens)}" for s in self.node.services)
-        return "traffic source"
+        return super().summary_parts() or ["traffic source"]

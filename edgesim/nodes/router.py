@@ -1,6 +1,7 @@
 """The router: spreads anycast prefixes over the edges with one ECMP route hashed on the L4 5-tuple.
 
-With `routing: bgp` the routes come from the edges' announcements (its BIRD, started by the supervisor).
+Its routes come from routing (BGP from the edges' announcements, or static routes); this role gives it its
+addresses and the pass XDP programs its edge-facing links need.
 """
 
 from __future__ import annotations
@@ -36,11 +37,8 @@ class Router(NodeRole):
             if loader.xdp_info(self.node.netns, ifname) is None:
                 loader.attach_xdp(self.node.netns, ifname, pass_program_fd())
 
-    def summary(self) -> str:
-        """The multipath routes it holds, or where they come from (BGP)."""
-        if self.node.bgp is not None:
-            bgp = self.node.bgp
-            return f"bird: BGP AS {bgp.asn} with {len(bgp.peers)} edges, ECMP from their announcements"
-        return "; ".join(
-            f"ECMP {r.dst} over {len(r.nexthops)} edges" for r in self.node.routes if len(r.nexthops) > 1
-        )
+    def teardown(self) -> None:
+        """The pass programs off, then what every role undoes."""
+        for ifname in self.node.xdp_pass:
+            loader.detach_xdp(self.node.netns, ifname)
+        super().teardown()

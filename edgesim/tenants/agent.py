@@ -26,11 +26,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from edgesim import namespaces
 from edgesim.errors import EdgesimError
+from edgesim.plan.naming import tenant_netns
 from edgesim.state import LabState
 from edgesim.tenants import nft
 from edgesim.tenants.gre import GreEndpoint
 from edgesim.tenants.reconcile import EdgeContext, Reconciler
-from edgesim.tenants.spec import MARK_BASE, TenantSpec, tenant_netns
+from edgesim.tenants.spec import MARK_BASE, TenantSpec
 from edgesim.tenants.store import Snapshot, Store, StoreError
 
 # How often the store is read even without a watch event (its health check), and how often the whole

@@ -132,3 +132,10 @@ def counters(namespace: str, table: str = TENANT_TABLE) -> dict[str, int]:
         for item in json.loads(output)["nftables"]
         if "counter" in item
     }
+
+
+def remove(namespace: str, table: str) -> None:
+    """Remove a table from a namespace, if it is there."""
+    rc, _, error = _nft(namespace, f"table ip {table}\ndelete table ip {table}\n")
+    if rc != 0:
+        raise EdgesimError(Problem(f"{namespace}: nft", f"cannot remove table {table}: {error.strip()}"))

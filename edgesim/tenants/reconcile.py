@@ -16,17 +16,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from edgesim import namespaces
 from edgesim.bpf import loader
-from edgesim.plan import netns_name
+from edgesim.plan.naming import TENANT_IFNAME, netns_name, tenant_edge_ifname, tenant_netns
 from edgesim.tenants import nft
 from edgesim.tenants.gre import GreEndpoint, Route
 from edgesim.tenants.spec import (
     MAX_TENANT_ID,
     RULE_PRIORITY_BASE,
-    TENANT_IFNAME,
     TUNNEL_MTU,
     TenantSpec,
-    edge_ifname,
-    tenant_netns,
     veth_addresses,
 )
 
@@ -101,7 +98,7 @@ class Reconciler:
         for key, value in TENANT_SYSCTLS.items():
             if namespaces.read_sysctl(ns, key) != value:
                 namespaces.write_sysctl(ns, key, value)
-        edge_if = edge_ifname(spec.name)
+        edge_if = tenant_edge_ifname(spec.name)
         edge_addr, tenant_addr = veth_addresses(self.context.veth_pool, spec.id)
         with IPRoute(netns=self.context.netns) as ipr:
             if not ipr.link_lookup(ifname=edge_if):

@@ -6,7 +6,6 @@ every edge agent derives the same namespace, interface, address, mark and table 
 
 from __future__ import annotations
 
-import hashlib
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated
 
@@ -30,10 +29,6 @@ TUNNEL_MTU = LINK_MTU - GRE_OVERHEAD
 MARK_BASE = 0x10000
 TABLE_BASE = 10000
 RULE_PRIORITY_BASE = 10000
-# The edge's end of a tenant veth is `t-<tenant>`; the tenant namespace's end is always this.
-TENANT_IFNAME = "eth-edge"
-EDGE_IFNAME_PREFIX = "t-"
-IFNAME_MAX = 15
 
 
 class TenantSpec(BaseModel):
@@ -75,19 +70,6 @@ class TenantSpec(BaseModel):
         return RULE_PRIORITY_BASE + self.id
 
 
-def tenant_netns(lab: str, edge: str, tenant: str) -> str:
-    """The tenant's namespace on one edge: `<lab>-<edge>-<tenant>` (node names have no '-', so no clash)."""
-    return f"{lab}-{edge}-{tenant}"
-
-
-def edge_ifname(tenant: str) -> str:
-    """The edge's end of the tenant veth: `t-<tenant>`, shortened with a stable hash over 15 characters."""
-    name = f"{EDGE_IFNAME_PREFIX}{tenant}"
-    if len(name) <= IFNAME_MAX:
-        return name
-    digest = hashlib.sha1(tenant.encode()).hexdigest()[:5]
-    keep = IFNAME_MAX - len(EDGE_IFNAME_PREFIX) - len(digest) - 1
-    return f"{EDGE_IFNAME_PREFIX}{tenant[:keep]}-{digest}"
 
 
 def veth_addresses(pool: IPv4Network, tenant_id: int) -> tuple[IPv4Address, IPv4Address]:

@@ -21,9 +21,9 @@ from edgesim import lab as lab_api
 from edgesim import namespaces
 from edgesim.lab import REPO_ROOT
 from edgesim.plan import LabPlan
+from edgesim.plan.naming import tenant_netns
 from edgesim.services.ftp_files import data_bytes
 from edgesim.tenants import admin, nft
-from edgesim.tenants.spec import tenant_netns
 from edgesim.traffic.http_probe import probe_from_node
 from edgesim.traffic.http_stream import parse as parse_stream
 from tests.e2e.conftest import E2E_LAB

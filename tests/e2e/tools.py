@@ -14,6 +14,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from edgesim import namespaces
+from edgesim.backends import get_backend
 from edgesim.nodes import role_for
 from edgesim.plan import LabPlan
 from edgesim.tenants import admin
@@ -137,7 +138,7 @@ def restore_edge(plan: LabPlan, edge: str) -> None:
     with IPRoute(netns=node.netns) as ipr:
         for link in ipr.get_links():
             ipr.link("set", index=link["index"], state="up")
-    role_for(plan, node).configure()
+    role_for(plan, node, get_backend("netns")).configure()
     if plan.routing != "static":
         return
     router = plan.nodes["router"]

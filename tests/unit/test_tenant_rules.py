@@ -10,9 +10,11 @@ from pydantic import ValidationError
 from edgesim.errors import EdgesimError
 from edgesim.load import parse_topology
 from edgesim.plan import build_plan
+from edgesim.plan.naming import tenant_edge_ifname as edge_ifname
+from edgesim.plan.naming import tenant_netns
 from edgesim.tenants import nft
 from edgesim.tenants.rules import RuleError, parse_rule
-from edgesim.tenants.spec import TenantSpec, edge_ifname, tenant_netns, veth_addresses
+from edgesim.tenants.spec import TenantSpec, veth_addresses
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,53 @@
+"""Is a service up: it accepts a connection on every address it listens on, inside its node."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from edgesim.backends.base import Backend
+from edgesim.errors import EdgesimError, Problem
+from edgesim.plan import NodePlan, ServicePlan
+
+POLL_S = 0.1
+
+
+def _connect(backend: Backend, node: NodePlan, listen: str, state_dir: Path) -> None:
+    """Open and close one connection to `address:port` inside the node, or to `unix:path`."""
+    if listen.startswith("unix:"):
+        # Relative socket paths are the plan's: relative to the lab's state directory.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            sock.connect(str(state_dir / listen.removeprefix("unix:")))
+        return
+    host, port = listen.rsplit(":", 1)
+    with backend.enter(node):
+        sock = socket.create_connection((host, int(port)), timeout=0.5)
+    sock.close()
+
+
+def wait_listening(
+    backend: Backend, node: NodePlan, service: ServicePlan, state_dir: Path, timeout_s: float
+) -> None:
+    """Wait until the service accepts connections everywhere it listens; a clear error with its log if not."""
+    log = state_dir / "logs" / f"{node.name}-{service.name}.log"
+    deadline = time.monotonic() + timeout_s
+    for listen in service.listens:
+        while True:
+            try:
+                _connect(backend, node, listen, state_dir)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    # No service log means the supervisor never started it: its own log says why.
+                    source = log if log.exists() else log.parent / "supervisor.log"
+                    tail = source.read_text()[-600:] if source.exists() else "(no log)"
+                    raise EdgesimError(
+                        Problem(
+                            f"nodes.{node.name}",
+                            f"service did not start listening on {listen}",
+                            f"see {log}; last output: {tail.strip() or '(empty)'}",
+                        )
+                    ) from None
+                time.sleep(POLL_S)
