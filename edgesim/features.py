@@ -17,9 +17,9 @@ from types import ModuleType
 FEATURES: tuple[str, ...] = ("lb", "mitigation", "routing", "proxy", "tenants")
 
 
-def part(feature: str, kind: str) -> ModuleType | None:
+def part(feature: str, kind: str, package: str = "edgesim") -> ModuleType | None:
     """The module `edgesim.<feature>.<kind>`, or None when the feature has no such part."""
-    name = f"edgesim.{feature}.{kind}"
+    name = f"{package}.{feature}.{kind}"
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as err:

@@ -20,26 +20,11 @@ class LabState:
     def __init__(self, lab: str) -> None:
         self.lab = lab
         self.dir = lab_dir(lab)
-
-    @property
-    def logs(self) -> Path:
-        """Where supervised services write their output."""
-        return self.dir / "logs"
-
-    @property
-    def supervisor_pidfile(self) -> Path:
-        """The supervisor's pid file."""
-        return self.dir / "supervisor.pid"
-
-    @property
-    def services_file(self) -> Path:
-        """Service name → pid, written by the supervisor."""
-        return self.dir / "services.json"
-
-    @property
-    def held_file(self) -> Path:
-        """Services (`<node>/<service>`) the supervisor must keep stopped, one per line."""
-        return self.dir / "held"
+        self.logs = self.dir / "logs"  # where supervised services write their output
+        self.supervisor_pidfile = self.dir / "supervisor.pid"
+        self.services_file = self.dir / "services.json"  # service name -> pid, written by the supervisor
+        # Services (`<node>/<service>`) the supervisor must keep stopped, one per line.
+        self.held_file = self.dir / "held"
 
     def held(self) -> set[str]:
         """The services currently held stopped."""

@@ -15,11 +15,8 @@ from rich.table import Table
 from edgesim import lab as lab_api
 from edgesim.errors import EdgesimError
 from edgesim.experiments import tasks as experiment_tasks
-from edgesim.lb import tasks as lb_tasks
-from edgesim.mitigation import tasks as mitigation_tasks
-from edgesim.routing import tasks as routing_tasks
+from edgesim.features import parts
 from edgesim.taskutil import console, need_root, out, user_errors
-from edgesim.tenants import tasks as tenant_tasks
 from edgesim.traffic import tasks as traffic_tasks
 
 DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
@@ -200,11 +197,8 @@ def lint(c: Context) -> None:
 ns = Collection(
     setup, up, down, status, exec, plan, schema, test, lint, traffic_tasks.attack, traffic_tasks.load
 )
-# Each feature area brings its own sub-collection (`invoke <area> <task>`), defined in its own module as `ns`
-# and added here with one line: ns.add_collection(area_tasks.ns, name="area").
-ns.add_collection(mitigation_tasks.ns, name="mitigate")
-ns.add_collection(routing_tasks.bgp_ns, name="bgp")
-ns.add_collection(routing_tasks.edge_ns, name="edge")
+# Each feature brings its own sub-collections (`invoke <area> <task>`): its `tasks` module's COLLECTIONS.
+for _feature, module in parts("tasks"):
+    for collection in module.COLLECTIONS:
+        ns.add_collection(collection)
 ns.add_collection(experiment_tasks.ns, name="experiment")
-ns.add_collection(tenant_tasks.ns, name="tenant")
-ns.add_collection(lb_tasks.ns, name="lb")

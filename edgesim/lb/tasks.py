@@ -122,3 +122,5 @@ def lb_by_name(c: Context, name: str, edge: str | None = None, lab: str | None =
 
 ns = Collection("lb", drain, undrain, status, enable, disable)
 ns.add_task(lb_by_name, default=True)
+# The collections this feature adds to `edgesim`/`invoke` (edgesim.tasks walks every feature's).
+COLLECTIONS = [ns]

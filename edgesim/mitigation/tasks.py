@@ -140,3 +140,5 @@ def stats(c: Context, watch: bool = False, interval: float = 1.0, lab: str | Non
 
 
 ns = Collection("mitigate", add, delete, list_rules, stats)
+# The collections this feature adds to `edgesim`/`invoke` (edgesim.tasks walks every feature's).
+COLLECTIONS = [ns]

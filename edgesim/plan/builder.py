@@ -6,7 +6,7 @@ feature sections); `freeze` turns it into the immutable LabPlan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Network
 from typing import Any
 
@@ -59,20 +59,9 @@ class NodeDraft:
 
     def freeze(self, lab: str) -> NodePlan:
         """The immutable NodePlan."""
+        planned = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "announce"}
         return NodePlan(
-            name=self.name,
-            role=self.role,
-            netns=netns_name(lab, self.name),
-            sysctls=self.sysctls,
-            interfaces=self.interfaces,
-            loopback=self.loopback,
-            anycast=[*self.anycast, *self.announce],
-            routes=self.routes,
-            services=self.services,
-            tunnel=self.tunnel,
-            uplink=self.uplink,
-            xdp_pass=self.xdp_pass,
-            bgp=self.bgp,
+            **{**planned, "anycast": [*self.anycast, *self.announce]}, netns=netns_name(lab, self.name)
         )
 
 

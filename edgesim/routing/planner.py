@@ -20,10 +20,7 @@ ROUTER_ASN = 64512
 EDGE_ASN = 64513
 # BFD: a dead or silent neighbour is detected after multiplier x interval = 300 ms; BGP's hold time
 # (the RFC 4271 minimum, 3 s) is the fallback when BFD itself is broken.
-BFD_INTERVAL_MS = 100
-BFD_MULTIPLIER = 3
-BGP_HOLD_S = 3
-BGP_KEEPALIVE_S = 1
+TIMERS = {"bfd_interval_ms": 100, "bfd_multiplier": 3, "hold_s": 3, "keepalive_s": 1}
 
 
 def plan_nodes(b: PlanBuilder) -> None:
@@ -96,10 +93,7 @@ def _bgp_plan(
         router_id=peers[0].local,
         peers=peers,
         owned=owned,
-        bfd_interval_ms=BFD_INTERVAL_MS,
-        bfd_multiplier=BFD_MULTIPLIER,
-        hold_s=BGP_HOLD_S,
-        keepalive_s=BGP_KEEPALIVE_S,
+        **TIMERS,
         config=f"{files}.conf",
         socket=f"{files}.ctl",
         pidfile=f"{files}.pid",

@@ -161,3 +161,5 @@ bgp_ns = Collection("bgp", status, config)
 bgp_ns.add_task(bgp_by_name, default=True)
 edge_ns = Collection("edge", down, up)
 edge_ns.add_task(edge_by_name, default=True)
+# The collections this feature adds to `edgesim`/`invoke` (edgesim.tasks walks every feature's).
+COLLECTIONS = [bgp_ns, edge_ns]

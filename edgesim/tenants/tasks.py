@@ -182,3 +182,5 @@ def rule_rm(c: Context, tenant: str, rule: str, lab: str | None = None) -> None:
 rule_ns = Collection("rule", rule_add, rule_rm)
 ns = Collection("tenant", list_, add, rm)
 ns.add_collection(rule_ns)
+# The collections this feature adds to `edgesim`/`invoke` (edgesim.tasks walks every feature's).
+COLLECTIONS = [ns]
