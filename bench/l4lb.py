@@ -42,7 +42,7 @@ RUNS = 20_000
 
 def per_packet_costs() -> list[tuple[str, str, float]]:
     """(case, verdict, ns/packet) for the DoS program alone and with the LB behind it."""
-    bpf = loader.compile_program(Path("ddos.c"))
+    bpf = loader.compile_program(Path("xdp_edge.c"))
     ddos = loader.load_xdp(bpf, "xdp_ddos")
     lb = loader.load_xdp(bpf, "xdp_lb")
     backplane = loader.load_xdp(bpf, "xdp_backplane")

@@ -10,7 +10,7 @@ from edgesim.mitigation import layout
 
 
 def defines() -> dict[str, int]:
-    text = (BPF_DIR / "consts.h").read_text()
+    text = (BPF_DIR / "ddos_consts.h").read_text()
     return {name: int(value) for name, value in re.findall(r"^#define (\w+) (\d+)", text, re.M)}
 
 
@@ -22,7 +22,7 @@ def test_every_shared_constant_matches_consts_h() -> None:
 
 
 def test_struct_sizes_match_the_c_layout() -> None:
-    # Sizes from structs.h with natural alignment, as clang lays them out for BPF.
+    # Sizes from ddos_structs.h with natural alignment, as clang lays them out for BPF.
     expected = {
         layout.Counter: 16,
         layout.LpmKey: 8,
