@@ -91,34 +91,34 @@ static __always_inline int is_later_fragment(const struct iphdr *ip)
 	return (ip->frag_off & bpf_htons(IP_OFFSET)) != 0;
 }
 
-/* A TCP header in the payload of ip: fixed part and options inside the packet and ip's total length. */
+/* `size` bytes at the cursor, inside both the packet and ip's total length; NULL when they are not. */
+static __always_inline void *ipv4_payload(const struct cursor *c, const struct iphdr *ip, __u32 size)
+{
+	void *hdr = c->pos;
+
+	if (hdr + size > c->end || hdr + size > ipv4_end(ip))
+		return NULL;
+	return hdr;
+}
+
+/* A TCP header in the payload of ip, with a data offset that covers it and options that fit ip. */
 static __always_inline int parse_tcphdr(struct cursor *c, const struct iphdr *ip, struct tcphdr **th)
 {
-	struct tcphdr *hdr = c->pos;
-	void *ip_end = ipv4_end(ip);
-	__u32 hlen;
+	struct tcphdr *hdr = ipv4_payload(c, ip, sizeof(struct tcphdr));
 
-	if ((void *)(hdr + 1) > c->end || (void *)(hdr + 1) > ip_end)
-		return -1;
-	hlen = hdr->doff * 4;
-	if (hlen < sizeof(*hdr) || (void *)hdr + hlen > ip_end)
+	if (!hdr || hdr->doff < 5 || (void *)hdr + hdr->doff * 4 > ipv4_end(ip))
 		return -1;
 	*th = hdr;
-	c->pos = (void *)hdr + hlen;
+	c->pos = (void *)hdr + hdr->doff * 4;
 	return 0;
 }
 
-/* A UDP header in the payload of ip, with a length field that agrees with it. */
+/* A UDP header in the payload of ip, with a length field that covers it and ends within ip. */
 static __always_inline int parse_udphdr(struct cursor *c, const struct iphdr *ip, struct udphdr **uh)
 {
-	struct udphdr *hdr = c->pos;
-	void *ip_end = ipv4_end(ip);
-	__u32 len;
+	struct udphdr *hdr = ipv4_payload(c, ip, sizeof(struct udphdr));
 
-	if ((void *)(hdr + 1) > c->end || (void *)(hdr + 1) > ip_end)
-		return -1;
-	len = bpf_ntohs(hdr->len);
-	if (len < sizeof(*hdr) || (void *)hdr + len > ip_end)
+	if (!hdr || bpf_ntohs(hdr->len) < sizeof(*hdr) || (void *)hdr + bpf_ntohs(hdr->len) > ipv4_end(ip))
 		return -1;
 	*uh = hdr;
 	c->pos = hdr + 1;
@@ -128,9 +128,9 @@ static __always_inline int parse_udphdr(struct cursor *c, const struct iphdr *ip
 /* The 8-byte ICMP header in the payload of ip. */
 static __always_inline int parse_icmphdr(struct cursor *c, const struct iphdr *ip, struct icmphdr **ih)
 {
-	struct icmphdr *hdr = c->pos;
+	struct icmphdr *hdr = ipv4_payload(c, ip, sizeof(struct icmphdr));
 
-	if ((void *)(hdr + 1) > c->end || (void *)(hdr + 1) > ipv4_end(ip))
+	if (!hdr)
 		return -1;
 	*ih = hdr;
 	c->pos = hdr + 1;
