@@ -284,6 +284,11 @@ def _tc_parent(direction: str) -> int:
     return TC_PARENTS[direction]
 
 
+def _our_filter(index: int, parent: int) -> dict[str, Any]:
+    """What identifies the one filter edgesim keeps on a hook, to replace or delete it."""
+    return {"kind": "bpf", "index": index, "handle": _TC_HANDLE, "prio": _TC_PRIO, "parent": parent}
+
+
 def attach_tc(namespace: str, ifname: str, fd: int, direction: str, name: str) -> None:
     """Attach a TC program (cls_bpf, direct action) to ifname's ingress or egress, replacing the one there."""
     parent = _tc_parent(direction)
@@ -297,18 +302,8 @@ def attach_tc(namespace: str, ifname: str, fd: int, direction: str, name: str) -
                     Problem(f"{namespace}/{ifname}", f"cannot add the clsact qdisc: {_netlink_reason(exc)}")
                 ) from exc
         try:
-            ipr.tc(
-                "replace-filter",
-                kind="bpf",
-                index=index,
-                handle=_TC_HANDLE,
-                prio=_TC_PRIO,
-                parent=parent,
-                fd=fd,
-                name=name,
-                classid=1,
-                direct_action=True,
-            )
+            program = {"fd": fd, "name": name, "classid": 1, "direct_action": True}
+            ipr.tc("replace-filter", **_our_filter(index, parent), **program)
         except NetlinkError as exc:
             raise EdgesimError(
                 Problem(
@@ -341,7 +336,7 @@ def detach_tc(namespace: str, ifname: str, direction: str) -> None:
     with _rtnl(namespace) as ipr:
         index = _index(ipr, namespace, ifname)
         try:
-            ipr.tc("del-filter", kind="bpf", index=index, handle=_TC_HANDLE, prio=_TC_PRIO, parent=parent)
+            ipr.tc("del-filter", **_our_filter(index, parent))
         except NetlinkError as exc:
             if exc.code not in (errno.ENOENT, errno.EINVAL):
                 raise EdgesimError(
