@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from edgesim.bpf import loader, tables
-from edgesim.mitigation import layout, maps
+from edgesim.mitigation import layout
 from edgesim.tenants import gre
 from tests.conftest import require_root
 
@@ -80,19 +80,19 @@ def test_gre_descriptions_match_bccs_types() -> None:
 
 
 def test_keys_reach_the_map_in_network_byte_order(edge: Any) -> None:
-    key = layout.LpmKey(16, maps.be32(IPv4Address("100.127.0.0")))
+    key = layout.LpmKey(16, tables.be32(IPv4Address("100.127.0.0")))
     assert bytes(tables.encode(edge[b"drop_src"].Key, key)) == (16).to_bytes(4, "little") + bytes(
         [100, 127, 0, 0]
     )
     cookie = tables.encode(
-        edge[b"cookie_vips"].Key, layout.CookieKey(maps.be32(IPv4Address("198.51.100.10")), 80)
+        edge[b"cookie_vips"].Key, layout.CookieKey(tables.be32(IPv4Address("198.51.100.10")), 80)
     )
     assert bytes(cookie) == bytes([198, 51, 100, 10]) + (80).to_bytes(2, "little") + b"\0\0"
 
 
 def test_a_cap_is_written_with_its_schedule_at_zero_and_compared_without_it(edge: Any) -> None:
     caps = edge[b"vip_caps"]
-    vip = maps.be32(IPv4Address("198.51.100.20"))
+    vip = tables.be32(IPv4Address("198.51.100.20"))
     wanted = {vip: layout.VipCap(1000, 2000, 17)}
     assert tables.sync(caps, wanted, int, layout.VipCap) == 1
     assert caps[caps.Key(vip)].tat == 0
