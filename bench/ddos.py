@@ -95,7 +95,7 @@ def bench_program_cost(repeat: int) -> Table:
     # Prefixes spread over 100.64.0.0/10, none covering the legitimate client; the last one is hit.
     prefixes = list(IPv4Network("100.96.0.0/11").subnets(new_prefix=28))
     for count in (1, 1_000, 100_000):
-        program = loader.compile_program(Path("ddos.c"))
+        program = loader.compile_program(Path("xdp_edge.c"))
         prog_fd = loader.load_xdp(program, "xdp_ddos")
         chosen = prefixes[:: max(1, len(prefixes) // count)][:count]
         rules = build_rule_set([DropSrc(kind="drop_src", prefix=p) for p in chosen])

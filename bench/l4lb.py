@@ -12,7 +12,6 @@ removes its own lab `<prefix>bench`).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import statistics
 from ipaddress import IPv4Address
@@ -26,6 +25,7 @@ from scapy.packet import Raw, raw
 
 from edgesim import lab as lab_api
 from edgesim.bpf import loader, testrun
+from edgesim.bpf.tables import be32
 from edgesim.lb import control
 from edgesim.lb import layout as lb_layout
 from edgesim.lb import maps as lb_maps
@@ -42,7 +42,7 @@ RUNS = 20_000
 
 def per_packet_costs() -> list[tuple[str, str, float]]:
     """(case, verdict, ns/packet) for the DoS program alone and with the LB behind it."""
-    bpf = loader.compile_program(Path("ddos.c"))
+    bpf = loader.compile_program(Path("xdp_edge.c"))
     ddos = loader.load_xdp(bpf, "xdp_ddos")
     lb = loader.load_xdp(bpf, "xdp_lb")
     backplane = loader.load_xdp(bpf, "xdp_backplane")
@@ -54,8 +54,9 @@ def per_packet_costs() -> list[tuple[str, str, float]]:
     direct = raw(Ether() / inner)
     # Mark the flow as cookie-proven, so every case takes the steady-state path of an established flow.
     flows = bpf[b"cookie_flows"]
-    key = flows.Key(maps.be32(IPv4Address(inner[IP].src)), maps.be32(IPv4Address(VIP)), 40000, 80)
-    flows[key] = ctypes.c_uint64(1)
+    client, vip = be32(IPv4Address(inner[IP].src)), be32(IPv4Address(VIP))
+    key = flows.Key(saddr=client, daddr=vip, sport=40000, dport=80)
+    flows[key] = flows.Leaf(1)
     results = []
 
     def measure(case: str, fd: int, packet: bytes) -> None:
@@ -69,7 +70,7 @@ def per_packet_costs() -> list[tuple[str, str, float]]:
     chain = bpf[b"chain"]
     lb_maps.write_table(bpf, [(0, 0)] * lb_layout.RING_SIZE, False, 0, 1)
     measure("DoS program alone (no LB in the chain)", ddos, direct)
-    chain[ctypes.c_int(layout.CHAIN_NEXT)] = ctypes.c_int(lb)
+    chain[layout.CHAIN_NEXT] = lb
     lb_maps.write_table(bpf, [(0, 0)] * lb_layout.RING_SIZE, True, 0, 1)
     measure("DoS + LB, owner is this edge (local)", ddos, direct)
     lb_maps.write_table(bpf, [(1, 1)] * lb_layout.RING_SIZE, True, 0, 1)

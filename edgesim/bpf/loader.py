@@ -7,6 +7,7 @@ import ctypes
 import errno
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,6 +37,8 @@ _MODE_ORDER = {"auto": ("native", "generic"), "native": ("native",), "generic": 
 _ATTACHED_MODES = {"xdp": "native", "xdpgeneric": "generic", "xdpoffload": "offload", "xdpmulti": "multi"}
 # How many lines of compiler or verifier output an error shows; the rest is rarely the cause.
 _OUTPUT_LINES = 15
+# A quoted include: edgesim's own headers (system headers come in angle brackets and are left to clang).
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
 @contextlib.contextmanager
@@ -79,6 +82,41 @@ def _headers_hint() -> str:
     )
 
 
+def _local_header(name: str, including: Path) -> Path | None:
+    """The file a quoted include names, searched as clang does: beside the includer, then in BPF_DIR."""
+    for directory in (including.parent, BPF_DIR):
+        candidate = (directory / name).resolve()
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def translation_unit(source: Path) -> str:
+    """The source with its quoted includes inlined, each file once, with #line markers.
+
+    bcc rewrites map calls (`stats.lookup(&key)`) only in the text it is given, not in the headers clang
+    reads: inlining edgesim's headers lets helpers that use maps live in per-concern headers. The #line
+    markers keep compiler and verifier messages pointing at the real file and line.
+    """
+    seen: set[Path] = set()
+
+    def expand(path: Path) -> list[str]:
+        seen.add(path)
+        out = [f'#line 1 "{path}"']
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            match = _LOCAL_INCLUDE.match(line)
+            header = _local_header(match.group(1), path) if match else None
+            if header is None:  # not ours (or missing: clang then says so, with the line)
+                out.append(line)
+                continue
+            if header not in seen:
+                out.extend(expand(header))
+            out.append(f'#line {number + 1} "{path}"')
+        return out
+
+    return "\n".join(expand(source.resolve())) + "\n"
+
+
 def compile_program(
     source: Path, cflags: Sequence[str] = (), params: Mapping[str, int | str] | None = None
 ) -> bcc.BPF:
@@ -96,7 +134,7 @@ def compile_program(
     # The error is raised after the capture ends: only then is bcc's output complete and visible again.
     with _captured_output() as output:
         try:
-            program = BPF(src_file=str(path.resolve()).encode(), cflags=flags)
+            program = BPF(text=translation_unit(path).encode(), cflags=flags)
         except Exception as exc:  # bcc raises a bare Exception when clang fails
             failure: Exception | None = exc
         else:
@@ -246,6 +284,11 @@ def _tc_parent(direction: str) -> int:
     return TC_PARENTS[direction]
 
 
+def _our_filter(index: int, parent: int) -> dict[str, Any]:
+    """What identifies the one filter edgesim keeps on a hook, to replace or delete it."""
+    return {"kind": "bpf", "index": index, "handle": _TC_HANDLE, "prio": _TC_PRIO, "parent": parent}
+
+
 def attach_tc(namespace: str, ifname: str, fd: int, direction: str, name: str) -> None:
     """Attach a TC program (cls_bpf, direct action) to ifname's ingress or egress, replacing the one there."""
     parent = _tc_parent(direction)
@@ -259,18 +302,8 @@ def attach_tc(namespace: str, ifname: str, fd: int, direction: str, name: str) -
                     Problem(f"{namespace}/{ifname}", f"cannot add the clsact qdisc: {_netlink_reason(exc)}")
                 ) from exc
         try:
-            ipr.tc(
-                "replace-filter",
-                kind="bpf",
-                index=index,
-                handle=_TC_HANDLE,
-                prio=_TC_PRIO,
-                parent=parent,
-                fd=fd,
-                name=name,
-                classid=1,
-                direct_action=True,
-            )
+            program = {"fd": fd, "name": name, "classid": 1, "direct_action": True}
+            ipr.tc("replace-filter", **_our_filter(index, parent), **program)
         except NetlinkError as exc:
             raise EdgesimError(
                 Problem(
@@ -303,7 +336,7 @@ def detach_tc(namespace: str, ifname: str, direction: str) -> None:
     with _rtnl(namespace) as ipr:
         index = _index(ipr, namespace, ifname)
         try:
-            ipr.tc("del-filter", kind="bpf", index=index, handle=_TC_HANDLE, prio=_TC_PRIO, parent=parent)
+            ipr.tc("del-filter", **_our_filter(index, parent))
         except NetlinkError as exc:
             if exc.code not in (errno.ENOENT, errno.EINVAL):
                 raise EdgesimError(

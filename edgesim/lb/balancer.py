@@ -3,7 +3,6 @@ maps equal to the lab's LB state (and to what the health checks see), reports co
 
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
 from pathlib import Path
@@ -53,7 +52,7 @@ class Balancer:
     def start(self, mode: str) -> None:
         """Fill the maps, put the LB behind the DoS program, attach the backplane program, start checks."""
         self.reload()
-        self.bpf[b"chain"][ctypes.c_int(ddos_layout.CHAIN_NEXT)] = ctypes.c_int(self.lb_fd)
+        self.bpf[b"chain"][ddos_layout.CHAIN_NEXT] = self.lb_fd
         self.mode = loader.attach_xdp(self.netns, self.backplane, self.backplane_fd, mode)
         targets = [(e.name, e.address) for e in self.state.edges]
         self.health = HealthChecker(targets, store.HEALTH_PORT, self._health_changed)

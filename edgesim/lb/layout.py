@@ -1,8 +1,9 @@
-"""The load balancer's map layout in Python: constants and ctypes structs mirroring consts.h and structs.h."""
+"""The load balancer's constants in Python, mirroring lb_consts.h (tests/unit/test_lb_table.py checks them).
+
+Its maps are written with bcc's own key and leaf types (edgesim/lb/maps.py): no struct is mirrored here.
+"""
 
 from __future__ import annotations
-
-import ctypes
 
 RING_SIZE = 65537
 MAX_EDGES = 64
@@ -26,37 +27,3 @@ COUNTER_SLOTS = {
     SLOT_LB_RECEIVED: "received",
     SLOT_LB_BAD_ENCAP: "bad_encap",
 }
-
-
-class Bucket(ctypes.Structure):
-    """struct lb_bucket."""
-
-    _fields_ = [("first", ctypes.c_uint8), ("second", ctypes.c_uint8)]
-
-
-class Edge(ctypes.Structure):
-    """struct lb_edge."""
-
-    _fields_ = [
-        ("addr", ctypes.c_uint32),
-        ("mac", ctypes.c_uint8 * 6),
-        ("present", ctypes.c_uint8),
-        ("pad", ctypes.c_uint8),
-    ]
-
-
-class Config(ctypes.Structure):
-    """struct lb_config."""
-
-    _fields_ = [
-        ("enabled", ctypes.c_uint32),
-        ("active", ctypes.c_uint32),
-        ("self", ctypes.c_uint32),
-        ("ifindex", ctypes.c_uint32),
-    ]
-
-
-class VipKey(ctypes.Structure):
-    """struct lb_vip_key."""
-
-    _fields_ = [("vip", ctypes.c_uint32), ("port", ctypes.c_uint16), ("proto", ctypes.c_uint16)]

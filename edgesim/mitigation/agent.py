@@ -24,7 +24,8 @@ from edgesim.lb.balancer import Balancer
 from edgesim.mitigation import layout, maps, store, synproxy
 from edgesim.mitigation.rules import RuleSet, SynCookie
 
-PROGRAM = Path("ddos.c")
+# The edge's XDP chain (DoS and L4 LB in one bcc module, sharing their maps).
+PROGRAM = Path("xdp_edge.c")
 ENTRY = "xdp_ddos"
 
 

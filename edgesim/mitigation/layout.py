@@ -1,11 +1,13 @@
-"""The DoS program's map layout in Python: constants and ctypes structs mirroring consts.h and structs.h.
+"""The DoS program's map layout in Python: the constants of ddos_consts.h, and descriptions of the
+ddos_structs.h keys and values that Python writes.
 
-tests/unit/test_mitigation_layout.py checks that every constant here matches its #define.
+tests/unit/test_mitigation_layout.py checks every constant against its #define and every description
+against its C struct; tests/bpf/test_map_types.py checks the descriptions against bcc's types.
 """
 
 from __future__ import annotations
 
-import ctypes
+from typing import NamedTuple
 
 MAX_SLOTS = 132096
 SLOT_PASS = 0
@@ -40,54 +42,55 @@ VERDICT_SLOTS = {
 IPPROTO = {"icmp": 1, "tcp": 6, "udp": 17}
 
 
-class Counter(ctypes.Structure):
-    """struct counter."""
-
-    _fields_ = [("packets", ctypes.c_uint64), ("bytes", ctypes.c_uint64)]
+# What Python writes into the rule maps, field by field (bcc's own types carry them into the maps, see
+# edgesim/bpf/tables.py). Fields a description leaves out are padding, or the program's own state.
 
 
-class LpmKey(ctypes.Structure):
-    """struct lpm_v4_key: prefix length, then the address in network byte order."""
+class LpmKey(NamedTuple):
+    """struct lpm_v4_key."""
 
-    _fields_ = [("prefixlen", ctypes.c_uint32), ("addr", ctypes.c_uint32)]
+    prefixlen: int
+    addr: int  # a __be32 (tables.be32)
 
 
-class PortKey(ctypes.Structure):
+class PortKey(NamedTuple):
     """struct port_key."""
 
-    _fields_ = [("proto", ctypes.c_uint8), ("side", ctypes.c_uint8), ("port", ctypes.c_uint16)]
+    proto: int  # IPPROTO_*
+    side: int  # SIDE_*
+    port: int  # host byte order
 
 
-class RateCfg(ctypes.Structure):
-    """struct rate_cfg."""
+class RateCfg(NamedTuple):
+    """struct rate_cfg: one packet per interval, `burst` at once (GCRA)."""
 
-    _fields_ = [
-        ("interval_ns", ctypes.c_uint64),
-        ("tolerance_ns", ctypes.c_uint64),
-        ("slot", ctypes.c_uint32),
-        ("enabled", ctypes.c_uint32),
-    ]
+    interval_ns: int
+    tolerance_ns: int  # (burst - 1) * interval_ns
+    slot: int
+    enabled: int  # 0: this kind is not limited
 
 
-class CookieKey(ctypes.Structure):
-    """struct cookie_key."""
+class CookieKey(NamedTuple):
+    """struct cookie_key without its padding."""
 
-    _fields_ = [("vip", ctypes.c_uint32), ("port", ctypes.c_uint16), ("pad", ctypes.c_uint16)]
-
-
-class VipCap(ctypes.Structure):
-    """struct vip_cap."""
-
-    _fields_ = [
-        ("interval_ns", ctypes.c_uint64),
-        ("tolerance_ns", ctypes.c_uint64),
-        ("tat", ctypes.c_uint64),
-        ("slot", ctypes.c_uint32),
-        ("pad", ctypes.c_uint32),
-    ]
+    vip: int  # a __be32
+    port: int
 
 
-class Config(ctypes.Structure):
-    """struct config."""
+class VipCap(NamedTuple):
+    """struct vip_cap without its padding and `tat`, the program's running schedule (written as 0)."""
 
-    _fields_ = [("ip_options_slot", ctypes.c_uint32), ("fragments_slot", ctypes.c_uint32)]
+    interval_ns: int
+    tolerance_ns: int
+    slot: int
+
+
+class Config(NamedTuple):
+    """struct config: the malformed rule's switches, each its slot or 0 when off."""
+
+    ip_options_slot: int
+    fragments_slot: int
+
+
+RATE_OFF = RateCfg(0, 0, 0, 0)
+MALFORMED_OFF = Config(0, 0)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 from typing import Any
 
+from edgesim.bpf import tables
+from edgesim.bpf.tables import be32
 from edgesim.mitigation import layout
 from edgesim.mitigation.rules import (
     AllowSrc,
@@ -21,13 +21,15 @@ from edgesim.mitigation.rules import (
 )
 
 NS_PER_S = 1_000_000_000
-# Maps that hold one entry per rule, rewritten by diff; rate_limits and config are fixed-size arrays.
-RULE_MAPS = ("allow_src", "drop_src", "port_rules", "cookie_vips", "vip_caps")
-
-
-def be32(address: IPv4Address) -> int:
-    """An IPv4 address as the u32 whose memory holds it in network byte order (on this host)."""
-    return int.from_bytes(address.packed, "little")
+# Maps that hold one entry per rule, rewritten by diff, with the descriptions of their keys and values;
+# rate_limits and config are fixed-size arrays.
+RULE_MAPS: dict[str, tuple[type, type]] = {
+    "allow_src": (layout.LpmKey, int),
+    "drop_src": (layout.LpmKey, int),
+    "port_rules": (layout.PortKey, int),
+    "cookie_vips": (layout.CookieKey, int),
+    "vip_caps": (int, layout.VipCap),
+}
 
 
 def gcra(rate: int, burst: int) -> tuple[int, int]:
@@ -38,83 +40,60 @@ def gcra(rate: int, burst: int) -> tuple[int, int]:
 
 @dataclass
 class MapContents:
-    """Every entry the rule maps should hold, as ctypes keys and values."""
+    """Every entry the rule maps should hold, as descriptions (layout's NamedTuples and ints) by map."""
 
-    entries: dict[
-        str, list[tuple[ctypes.Structure | ctypes.c_uint32, ctypes.Structure | ctypes.c_uint32]]
-    ] = field(default_factory=lambda: {name: [] for name in RULE_MAPS})
-    rate_limits: list[layout.RateCfg] = field(
-        default_factory=lambda: [layout.RateCfg() for _ in range(layout.RATE_KINDS)]
-    )
-    config: layout.Config = field(default_factory=layout.Config)
+    entries: dict[str, dict[Any, Any]] = field(default_factory=lambda: {name: {} for name in RULE_MAPS})
+    rate_limits: list[layout.RateCfg] = field(default_factory=lambda: [layout.RATE_OFF] * layout.RATE_KINDS)
+    config: layout.Config = layout.MALFORMED_OFF
 
 
 def contents_for(rule_set: RuleSet) -> MapContents:
     """The map entries that enforce a rule set."""
     out = MapContents()
     for slotted in rule_set.rules:
-        rule, slot = slotted.rule, ctypes.c_uint32(slotted.slot)
+        rule, slot = slotted.rule, slotted.slot
         match rule:
             case AllowSrc() | DropSrc():
                 key = layout.LpmKey(rule.prefix.prefixlen, be32(rule.prefix.network_address))
-                out.entries["allow_src" if isinstance(rule, AllowSrc) else "drop_src"].append((key, slot))
+                out.entries["allow_src" if isinstance(rule, AllowSrc) else "drop_src"][key] = slot
             case DropPort():
                 side, port = (
                     (layout.SIDE_SRC, rule.src_port)
                     if rule.src_port is not None
                     else (layout.SIDE_DST, rule.dst_port)
                 )
-                out.entries["port_rules"].append(
-                    (layout.PortKey(layout.IPPROTO[rule.proto], side, port), slot)
-                )
+                out.entries["port_rules"][layout.PortKey(layout.IPPROTO[rule.proto], side, port)] = slot
             case RateLimit():
                 interval, tolerance = gcra(rule.rate, rule.burst)
                 kind = {"syn": layout.RATE_SYN, "udp": layout.RATE_UDP, "icmp": layout.RATE_ICMP}[rule.match]
-                out.rate_limits[kind] = layout.RateCfg(interval, tolerance, slotted.slot, 1)
+                out.rate_limits[kind] = layout.RateCfg(interval, tolerance, slot, 1)
             case SynCookie():
-                out.entries["cookie_vips"].append((layout.CookieKey(be32(rule.vip), rule.port, 0), slot))
+                out.entries["cookie_vips"][layout.CookieKey(be32(rule.vip), rule.port)] = slot
             case VipCap():
                 interval, tolerance = gcra(rule.rate, rule.burst)
-                cap = layout.VipCap(interval, tolerance, 0, slotted.slot, 0)
-                out.entries["vip_caps"].append((ctypes.c_uint32(be32(rule.vip)), cap))
+                out.entries["vip_caps"][be32(rule.vip)] = layout.VipCap(interval, tolerance, slot)
             case Malformed():
-                out.config = layout.Config(
-                    slotted.slot if rule.ip_options else 0, slotted.slot if rule.fragments else 0
-                )
+                out.config = layout.Config(slot if rule.ip_options else 0, slot if rule.fragments else 0)
     return out
 
 
-def _config_bytes(value: Any) -> bytes:
-    # A VIP cap's `tat` is the program's running state, not configuration: leave it out of comparisons.
-    if isinstance(value, layout.VipCap):
-        return bytes(layout.VipCap(value.interval_ns, value.tolerance_ns, 0, value.slot, 0))
-    return bytes(value)
+def _write_array(table: Any, index: int, value: tuple[Any, ...]) -> int:
+    """Write one array entry when it differs from `value`; 1 if it did."""
+    if tables.decode(table[index], type(value)) == value:
+        return 0
+    table[index] = tables.encode(table.Leaf, value)
+    return 1
 
 
 def apply(bpf: Any, contents: MapContents) -> int:
     """Bring the loaded program's maps to `contents` by diff (no reload, other entries untouched)."""
-    changes = 0
-    for name in RULE_MAPS:
-        table = bpf[name.encode()]
-        wanted = {bytes(k): (k, v) for k, v in contents.entries[name]}
-        current = {bytes(k): _config_bytes(v) for k, v in table.items()}
-        for key_bytes in current.keys() - wanted.keys():
-            del table[table.Key.from_buffer_copy(key_bytes)]
-            changes += 1
-        for key_bytes, (key, value) in wanted.items():
-            if current.get(key_bytes) != _config_bytes(value):
-                table[table.Key.from_buffer_copy(bytes(key))] = table.Leaf.from_buffer_copy(bytes(value))
-                changes += 1
+    changes = sum(
+        tables.sync(bpf[name.encode()], contents.entries[name], key_type, value_type)
+        for name, (key_type, value_type) in RULE_MAPS.items()
+    )
     rates = bpf[b"rate_limits"]
-    for kind, cfg in enumerate(contents.rate_limits):
-        if bytes(rates[ctypes.c_int(kind)]) != bytes(cfg):
-            rates[ctypes.c_int(kind)] = rates.Leaf.from_buffer_copy(bytes(cfg))
-            changes += 1
-    config = bpf[b"config"]
-    if bytes(config[ctypes.c_int(0)]) != bytes(contents.config):
-        config[ctypes.c_int(0)] = config.Leaf.from_buffer_copy(bytes(contents.config))
-        changes += 1
-    return changes
+    changes += sum(_write_array(rates, kind, cfg) for kind, cfg in enumerate(contents.rate_limits))
+    return changes + _write_array(bpf[b"config"], 0, contents.config)
 
 
 def read_counters(bpf: Any, slots: Iterable[int]) -> dict[int, tuple[int, int]]:
@@ -122,7 +101,7 @@ def read_counters(bpf: Any, slots: Iterable[int]) -> dict[int, tuple[int, int]]:
     stats = bpf[b"stats"]
     result = {}
     for slot in slots:
-        per_cpu = stats[ctypes.c_int(slot)]
+        per_cpu = stats[slot]
         result[slot] = (sum(c.packets for c in per_cpu), sum(c.bytes for c in per_cpu))
     return result
 
@@ -131,4 +110,4 @@ def clear_counters(bpf: Any, slots: Iterable[int]) -> None:
     """Zero the counters of slots that a new rule takes over."""
     stats = bpf[b"stats"]
     for slot in slots:
-        stats[ctypes.c_int(slot)] = stats.Leaf()
+        stats[slot] = stats.Leaf()

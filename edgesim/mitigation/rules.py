@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -20,10 +20,12 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = Field(None, description="Unique name (default: derived from the rule).")
+    # What makes two rules the same rule, whatever their names: the rule's fields in a template.
+    key_template: ClassVar[str]
 
     def key(self) -> str:
-        """What makes two rules the same rule, whatever their names."""
-        raise NotImplementedError
+        """What makes two rules the same rule, whatever their names (e.g. `drop_src 100.64.0.0/16`)."""
+        return self.key_template.format_map(dict(self))
 
     def label(self) -> str:
         """The rule's name, or its derived name."""
@@ -33,23 +35,17 @@ class _Rule(BaseModel):
 class AllowSrc(_Rule):
     """Sources in this prefix skip every drop rule."""
 
+    key_template = "allow_src {prefix}"
     kind: Literal["allow_src"]
     prefix: IPv4Network
-
-    def key(self) -> str:
-        """allow_src <prefix>."""
-        return f"allow_src {self.prefix}"
 
 
 class DropSrc(_Rule):
     """Drop everything from sources in this prefix."""
 
+    key_template = "drop_src {prefix}"
     kind: Literal["drop_src"]
     prefix: IPv4Network
-
-    def key(self) -> str:
-        """drop_src <prefix>."""
-        return f"drop_src {self.prefix}"
 
 
 class DropPort(_Rule):
@@ -75,51 +71,39 @@ class DropPort(_Rule):
 class RateLimit(_Rule):
     """Per-source packet-rate limit for TCP SYNs, for UDP or for ICMP."""
 
+    key_template = "rate_limit {match}"  # one per match kind
     kind: Literal["rate_limit"]
     match: Literal["syn", "udp", "icmp"]
     rate: Rate
     burst: Burst
 
-    def key(self) -> str:
-        """rate_limit <match>: one per match kind."""
-        return f"rate_limit {self.match}"
-
 
 class SynCookie(_Rule):
     """Answer SYNs to this VIP:port with SYN cookies from XDP; pass only ACKs with a valid cookie."""
 
+    key_template = "syn_cookie {vip}:{port}"
     kind: Literal["syn_cookie"]
     vip: IPv4Address
     port: Port
-
-    def key(self) -> str:
-        """syn_cookie <vip>:<port>."""
-        return f"syn_cookie {self.vip}:{self.port}"
 
 
 class VipCap(_Rule):
     """Cap the packet rate to one VIP, whatever the source: the last line of defence."""
 
+    key_template = "vip_cap {vip}"
     kind: Literal["vip_cap"]
     vip: IPv4Address
     rate: Rate
     burst: Burst
 
-    def key(self) -> str:
-        """vip_cap <vip>."""
-        return f"vip_cap {self.vip}"
-
 
 class Malformed(_Rule):
     """Also drop packets with IP options and/or fragments (truncated or inconsistent headers always are)."""
 
+    key_template = "malformed"  # one per lab
     kind: Literal["malformed"]
     ip_options: bool = True
     fragments: bool = True
-
-    def key(self) -> str:
-        """malformed: one per lab."""
-        return "malformed"
 
 
 Rule = Annotated[

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from edgesim.bpf import loader
+from edgesim.bpf import loader, tables
+from edgesim.bpf.tables import be32, from_be32
 
 if TYPE_CHECKING:
     import bcc
 
 SOURCE = loader.BPF_DIR / "gre.c"
-# The verdicts of gre_structs.h, in order.
+# The verdicts of gre_consts.h, in order.
 VERDICTS = (
     "encapsulated",
     "decapsulated",
@@ -35,13 +35,18 @@ class Route:
     remote: IPv4Address
 
 
-def _be32(address: IPv4Address) -> int:
-    """An address as the native integer whose bytes are the address in network order (a __be32 in C)."""
-    return int(struct.unpack("=I", address.packed)[0])
+class PrefixKey(NamedTuple):
+    """struct prefix_key of gre_structs.h, as edgesim/bpf/tables.py writes it."""
+
+    prefixlen: int
+    addr: int  # a __be32
 
 
-def _address(be32: int) -> IPv4Address:
-    return IPv4Address(struct.pack("=I", be32))
+class TenantRoute(NamedTuple):
+    """struct tenant_route of gre_structs.h."""
+
+    tenant: int
+    remote: int  # a __be32: the tunnel's outer destination
 
 
 class GreEndpoint:
@@ -68,27 +73,17 @@ class GreEndpoint:
 
     def sync(self, prefixes: Mapping[IPv4Network, Route], remotes: Mapping[IPv4Address, int]) -> None:
         """Make the maps hold exactly these prefix routes and tunnel remotes (add, change, remove entries)."""
-        table = self.program[b"prefixes"]
         wanted = {
-            (net.prefixlen, _be32(net.network_address)): (route.tenant, _be32(route.remote))
+            PrefixKey(net.prefixlen, be32(net.network_address)): TenantRoute(route.tenant, be32(route.remote))
             for net, route in prefixes.items()
         }
-        for key in list(table.keys()):
-            if (key.prefixlen, key.addr) not in wanted:
-                del table[key]
-        for (prefixlen, addr), (tenant, remote) in wanted.items():
-            table[table.Key(prefixlen, addr)] = table.Leaf(tenant, remote)
-        peers = self.program[b"remotes"]
-        wanted_peers = {_be32(address): tenant for address, tenant in remotes.items()}
-        for key in list(peers.keys()):
-            if key.value not in wanted_peers:
-                del peers[key]
-        for address, tenant in wanted_peers.items():
-            peers[peers.Key(address)] = peers.Leaf(tenant)
+        tables.sync(self.program[b"prefixes"], wanted, PrefixKey, TenantRoute)
+        peers = {be32(address): tenant for address, tenant in remotes.items()}
+        tables.sync(self.program[b"remotes"], peers, int, int)
 
     def remotes(self) -> dict[IPv4Address, int]:
         """The tunnel remotes in the map now, and their tenants."""
-        return {_address(k.value): v.value for k, v in self.program[b"remotes"].items()}
+        return {from_be32(k.value): v.value for k, v in self.program[b"remotes"].items()}
 
     def counters(self) -> dict[tuple[int, str], tuple[int, int]]:
         """(tenant, verdict) -> (packets, bytes), summed over the CPUs."""

@@ -64,7 +64,7 @@ class Program:
 @pytest.fixture(scope="module")
 def program() -> Iterator[Program]:
     require_root()
-    bpf = loader.compile_program(Path("ddos.c"))
+    bpf = loader.compile_program(Path("xdp_edge.c"))
     fd = loader.load_xdp(bpf, "xdp_ddos")
     rules = build_rule_set([RULE_ADAPTER.validate_python(r) for r in RULES])
     maps.apply(bpf, maps.contents_for(rules))

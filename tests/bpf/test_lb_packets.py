@@ -4,7 +4,6 @@ counted), with the DoS program in front of it as on an edge (one bcc module, LB 
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,14 +55,14 @@ class Edge:
 @pytest.fixture(scope="module")
 def edge() -> Iterator[Edge]:
     require_root()
-    bpf = loader.compile_program(Path("ddos.c"))
+    bpf = loader.compile_program(Path("xdp_edge.c"))
     ddos = loader.load_xdp(bpf, "xdp_ddos")
     lb = loader.load_xdp(bpf, "xdp_lb")
     backplane = loader.load_xdp(bpf, "xdp_backplane")
     rules = [{"kind": "syn_cookie", "vip": VIP, "port": PROTECTED, "name": "cookies"}]
     maps.apply(bpf, maps.contents_for(build_rule_set([RULE_ADAPTER.validate_python(r) for r in rules])))
     lb_maps.write_members(bpf, LbState(edges=EDGES, vips=[(VIP, PROTECTED), (VIP, OPEN)]))
-    bpf[b"chain"][ctypes.c_int(layout.CHAIN_NEXT)] = ctypes.c_int(lb)
+    bpf[b"chain"][layout.CHAIN_NEXT] = lb
     yield Edge(bpf, ddos, backplane)
     bpf.cleanup()
 

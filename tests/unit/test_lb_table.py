@@ -10,7 +10,7 @@ import pytest
 from edgesim.lb import layout, maglev, table
 from edgesim.lb.store import LbEdge, LbState
 
-CONSTS = (Path(__file__).resolve().parents[2] / "edgesim" / "bpf" / "consts.h").read_text()
+CONSTS = (Path(__file__).resolve().parents[2] / "edgesim" / "bpf" / "lb_consts.h").read_text()
 
 
 def edges(n: int) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from ipaddress import IPv4Address
 
 import pytest
@@ -42,11 +43,12 @@ def test_map_contents_use_network_byte_order_and_gcra() -> None:
         ]
     )
     contents = maps.contents_for(rules)
-    ((key, slot),) = contents.entries["drop_src"]
-    assert bytes(key) == (16).to_bytes(4, "little") + IPv4Address("100.127.0.0").packed
-    assert slot.value == layout.FIRST_RULE_SLOT
-    ((cookie, _),) = contents.entries["cookie_vips"]
-    assert bytes(cookie)[:4] == IPv4Address("198.51.100.10").packed and cookie.port == 80
+    ((key, slot),) = contents.entries["drop_src"].items()
+    # The address's bytes in memory are in network order (tests/bpf checks the bytes bcc's key type holds).
+    assert (key.prefixlen, key.addr.to_bytes(4, sys.byteorder)) == (16, IPv4Address("100.127.0.0").packed)
+    assert slot == layout.FIRST_RULE_SLOT
+    ((cookie, _),) = contents.entries["cookie_vips"].items()
+    assert cookie.vip.to_bytes(4, sys.byteorder) == IPv4Address("198.51.100.10").packed and cookie.port == 80
     udp = contents.rate_limits[layout.RATE_UDP]
     assert (udp.interval_ns, udp.tolerance_ns, udp.enabled) == (1_000_000, 9_000_000, 1)
     assert contents.rate_limits[layout.RATE_SYN].enabled == 0
