@@ -15,7 +15,7 @@ from pyroute2 import IPRoute
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgesim import namespaces
+from edgesim import namespaces, runtime
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
@@ -26,10 +26,10 @@ from edgesim.mitigation import store as mitigation_store
 from edgesim.nodes import role_for
 from edgesim.plan import LabPlan, NodePlan, build_plan
 from edgesim.routing import announcements, kernel
-from edgesim.state import LabState, all_labs
+from edgesim.runtime import DEFAULT_TOPOLOGY
+from edgesim.state import LabState
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TOPOLOGY = REPO_ROOT / "topology" / "default.yml"
 # Edge agents compile their BPF programs at start (≈2 s each, several at once on two cores; longer
 # on a busy machine).
 READY_TIMEOUT_S = 60.0
@@ -197,7 +197,7 @@ def _connect(netns: str, listen: str) -> None:
 def wait_ready(lab: str) -> None:
     """Wait until every service of a running lab accepts connections, and the router has the edges' routes."""
     state = LabState(lab)
-    plan = running_plan(lab)
+    plan = runtime.running_plan(lab)
     for node in plan.nodes.values():
         for svc in node.services:
             _wait_listening(node, svc.listens, state.logs / f"{node.name}-{svc.name}.log")
@@ -219,13 +219,13 @@ def start_service(lab: str, node: str, service: str, timeout: float = 10.0) -> N
     state = LabState(lab)
     state.set_held(key, False)
     _wait_for_service(state, key, running=True, timeout=timeout)
-    target = node_plan(lab, node)
+    target = runtime.node_plan(lab, node)
     svc = next(s for s in target.services if s.name == service)
     _wait_listening(target, svc.listens, state.logs / f"{node}-{service}.log")
 
 
 def _service_key(lab: str, node: str, service: str) -> str:
-    target = node_plan(lab, node)
+    target = runtime.node_plan(lab, node)
     if service not in {s.name for s in target.services}:
         names = ", ".join(s.name for s in target.services) or "none"
         raise EdgesimError(Problem(f"{node}/{service}", "no such service", f"services of {node}: {names}"))
@@ -351,27 +351,11 @@ def _read_links(node: NodePlan, item: NodeStatus) -> None:
         ]
 
 
-def running_plan(lab: str) -> LabPlan:
-    """The plan of a lab that is up, or an error saying it is not."""
-    plan = LabState(lab).plan()
-    if plan is None:
-        raise EdgesimError(Problem(f"lab {lab}", "is not up", "start it with `invoke up`"))
-    return plan
-
-
-def node_plan(lab: str, node: str) -> NodePlan:
-    """One node of a running lab, or an error listing the nodes there are."""
-    plan = running_plan(lab)
-    if node not in plan.nodes:
-        raise EdgesimError(Problem(f"node {node}", f"is not in lab {lab}", f"nodes: {', '.join(plan.nodes)}"))
-    return plan.nodes[node]
-
-
 def exec_in(lab: str, node: str, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess:
     """Run a command inside a node of a running lab (like `ip netns exec`)."""
     if not argv:
         raise EdgesimError(Problem("exec", "no command given", "e.g. `invoke exec edge1 -- ip addr`"))
-    target = node_plan(lab, node)
+    target = runtime.node_plan(lab, node)
     try:
         return namespaces.run_in(target.netns, argv, **kwargs)
     except FileNotFoundError:
@@ -380,17 +364,3 @@ def exec_in(lab: str, node: str, argv: Sequence[str], **kwargs: object) -> subpr
         ) from None
     except PermissionError as err:
         raise EdgesimError(Problem("exec", f"cannot run {argv[0]}: {err.strerror}", "run as root")) from None
-
-
-def resolve_lab(lab: str | None, topology: str | Path = DEFAULT_TOPOLOGY) -> str:
-    """The lab a command means: the one named, else the only one up, else the topology's lab."""
-    if lab:
-        return lab
-    running = all_labs()
-    if len(running) == 1:
-        return running[0]
-    if len(running) > 1:
-        raise EdgesimError(
-            Problem("--lab", f"several labs are up ({', '.join(running)})", "name one with --lab")
-        )
-    return load_topology(topology).lab
