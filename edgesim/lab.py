@@ -15,7 +15,7 @@ from typing import TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgesim import namespaces
+from edgesim import namespaces, runtime
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
@@ -24,12 +24,12 @@ from edgesim.load import load_topology
 from edgesim.nodes import role_for
 from edgesim.plan import BackplanePlan, LabPlan, NodePlan, build_plan
 from edgesim.readiness import wait_listening
-from edgesim.state import LabState, all_labs
+from edgesim.runtime import DEFAULT_TOPOLOGY
+from edgesim.state import LabState
 
 T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TOPOLOGY = REPO_ROOT / "topology" / "default.yml"
 # Edge agents compile their BPF programs at start (≈2 s each, several at once on two cores; longer
 # on a busy machine).
 READY_TIMEOUT_S = 60.0
@@ -178,14 +178,7 @@ def _bridges(plan: LabPlan) -> list[BackplanePlan]:
 
 def _context(lab: str) -> LabContext:
     """The context of a running lab, for hooks and roles: its plan, its backend, its state."""
-    state = LabState(lab)
-    return LabContext(running_plan(lab), _backend_of(state), state, READY_TIMEOUT_S)
-
-
-def _backend_of(state: LabState) -> Backend:
-    """The backend a lab was built with (recorded by `up`; netns for labs without a record)."""
-    recorded = state.read() or {}
-    return get_backend(recorded.get("backend", "netns"))
+    return LabContext(runtime.running_plan(lab), runtime.backend(lab), LabState(lab), READY_TIMEOUT_S)
 
 
 def wait_ready(lab: str) -> None:
@@ -212,13 +205,13 @@ def start_service(lab: str, node: str, service: str, timeout: float = 10.0) -> N
     state = LabState(lab)
     state.set_held(key, False)
     _wait_for_service(state, key, running=True, timeout=timeout)
-    target = node_plan(lab, node)
+    target = runtime.node_plan(lab, node)
     svc = next(s for s in target.services if s.name == service)
-    wait_listening(_backend_of(state), target, svc, state.dir, READY_TIMEOUT_S)
+    wait_listening(runtime.backend(lab), target, svc, state.dir, READY_TIMEOUT_S)
 
 
 def _service_key(lab: str, node: str, service: str) -> str:
-    target = node_plan(lab, node)
+    target = runtime.node_plan(lab, node)
     if service not in {s.name for s in target.services}:
         names = ", ".join(s.name for s in target.services) or "none"
         raise EdgesimError(Problem(f"{node}/{service}", "no such service", f"services of {node}: {names}"))
@@ -264,7 +257,7 @@ def down(
     if pid is not None:
         namespaces.kill_pids([pid], grace_s=5.0)
         removed.append(f"supervisor (pid {pid})")
-    backend = get_backend(backend_name) if backend_name else _backend_of(state)
+    backend = get_backend(backend_name) if backend_name else runtime.backend(lab)
     gone = backend.destroy(lab, f"{lab}-")
     removed += [f"namespace {name}" for name in gone]
     for hook in all_hooks():
@@ -293,7 +286,7 @@ def status(lab: str) -> LabStatus:
     plan = state.plan()
     if recorded is None or plan is None:
         raise EdgesimError(Problem(f"lab {lab}", "is not up", "start it with `invoke up`"))
-    ctx = LabContext(plan, _backend_of(state), state, READY_TIMEOUT_S)
+    ctx = LabContext(plan, runtime.backend(lab), state, READY_TIMEOUT_S)
     hooks = active_hooks(plan)
     services = state.services()
     nodes = []
@@ -330,46 +323,16 @@ def _read_links(backend: Backend, node: NodePlan, item: NodeStatus) -> None:
         ]
 
 
-def running_plan(lab: str) -> LabPlan:
-    """The plan of a lab that is up, or an error saying it is not."""
-    plan = LabState(lab).plan()
-    if plan is None:
-        raise EdgesimError(Problem(f"lab {lab}", "is not up", "start it with `invoke up`"))
-    return plan
-
-
-def node_plan(lab: str, node: str) -> NodePlan:
-    """One node of a running lab, or an error listing the nodes there are."""
-    plan = running_plan(lab)
-    if node not in plan.nodes:
-        raise EdgesimError(Problem(f"node {node}", f"is not in lab {lab}", f"nodes: {', '.join(plan.nodes)}"))
-    return plan.nodes[node]
-
-
 def exec_in(lab: str, node: str, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess:
     """Run a command inside a node of a running lab (like `ip netns exec`)."""
     if not argv:
         raise EdgesimError(Problem("exec", "no command given", "e.g. `invoke exec edge1 -- ip addr`"))
-    target = node_plan(lab, node)
+    target = runtime.node_plan(lab, node)
     try:
-        return _backend_of(LabState(lab)).run(target, argv, **kwargs)
+        return runtime.backend(lab).run(target, argv, **kwargs)
     except FileNotFoundError:
         raise EdgesimError(
             Problem("exec", f"command not found: {argv[0]}", "check the spelling or install it")
         ) from None
     except PermissionError as err:
         raise EdgesimError(Problem("exec", f"cannot run {argv[0]}: {err.strerror}", "run as root")) from None
-
-
-def resolve_lab(lab: str | None, topology: str | Path = DEFAULT_TOPOLOGY) -> str:
-    """The lab a command means: the one named, else the only one up, else the topology's lab."""
-    if lab:
-        return lab
-    running = all_labs()
-    if len(running) == 1:
-        return running[0]
-    if len(running) > 1:
-        raise EdgesimError(
-            Problem("--lab", f"several labs are up ({', '.join(running)})", "name one with --lab")
-        )
-    return load_topology(topology).lab

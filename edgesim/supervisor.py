@@ -17,8 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from edgesim import namespaces
-from edgesim.backends import get_backend
+from edgesim import namespaces, runtime
 from edgesim.backends.base import Backend
 from edgesim.plan import NodePlan
 from edgesim.state import LabState
@@ -95,7 +94,7 @@ def supervise(lab: str) -> int:
     if plan is None:
         print(f"supervisor: no plan recorded for lab {lab}", file=sys.stderr)
         return 1
-    backend = get_backend((state.read() or {}).get("backend", "netns"))
+    backend = runtime.backend(lab)
     items = [
         Supervised(
             key=f"{node.name}/{svc.name}",

@@ -13,13 +13,14 @@ from invoke import Collection, Context, Exit, task
 from rich.table import Table
 
 from edgesim import lab as lab_api
+from edgesim import runtime
 from edgesim.errors import EdgesimError
 from edgesim.experiments import tasks as experiment_tasks
 from edgesim.features import parts
 from edgesim.taskutil import console, need_root, out, user_errors
 from edgesim.traffic import tasks as traffic_tasks
 
-DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
+DEFAULT = str(runtime.DEFAULT_TOPOLOGY)
 
 
 def _ensure_setup(skip: bool) -> None:
@@ -74,7 +75,7 @@ def down(c: Context, lab: str | None = None, topology: str = DEFAULT, all: bool 
     from edgesim.state import all_labs
 
     started = time.monotonic()
-    labs = all_labs() if all else [lab_api.resolve_lab(lab, topology)]
+    labs = all_labs() if all else [runtime.resolve_lab(lab, topology)]
     for name in labs:
         lab_api.down(name, console=console)
     if all and not labs:
@@ -86,7 +87,7 @@ def down(c: Context, lab: str | None = None, topology: str = DEFAULT, all: bool 
 @user_errors
 def status(c: Context, lab: str | None = None, json: bool = False) -> None:
     """Show what is up, per node: namespace, links, addresses, services."""
-    report = lab_api.status(lab_api.resolve_lab(lab))
+    report = lab_api.status(runtime.resolve_lab(lab))
     if json:
         import dataclasses
         import json as json_module
@@ -121,7 +122,7 @@ def exec(c: Context, node: str, lab: str | None = None) -> None:
     """Run a command inside a node: `invoke exec NODE -- CMD ARGS…` (like `ip netns exec`)."""
     need_root("exec")
     argv = _remainder(c)
-    result = lab_api.exec_in(lab_api.resolve_lab(lab), node, argv)
+    result = lab_api.exec_in(runtime.resolve_lab(lab), node, argv)
     if result.returncode:
         raise Exit(code=result.returncode)
 

@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from edgesim import lab as lab_api
+from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.lb import store, table
 from edgesim.lb.store import LbEdge, LbState
@@ -35,7 +35,7 @@ def write_initial(plan: LabPlan) -> None:
 
 
 def _state(lab: str) -> LbState:
-    plan = lab_api.running_plan(lab)
+    plan = runtime.running_plan(lab)
     if plan.backplane is None:
         raise EdgesimError(
             Problem(

@@ -7,7 +7,7 @@ from typing import Any
 from invoke import Collection, Context, task
 from rich.table import Table
 
-from edgesim import lab as lab_api
+from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.lb import control
 from edgesim.taskutil import console, need_root, out, user_errors
@@ -25,7 +25,7 @@ def _applied(result: dict[str, Any]) -> str:
 def drain(c: Context, edge: str, lab: str | None = None) -> None:
     """No new connections to EDGE; its open connections keep reaching it until they close."""
     need_root("lb drain")
-    result = control.drain(lab_api.resolve_lab(lab), edge)
+    result = control.drain(runtime.resolve_lab(lab), edge)
     console.print(f"{edge} drained: {_applied(result)}")
 
 
@@ -34,7 +34,7 @@ def drain(c: Context, edge: str, lab: str | None = None) -> None:
 def undrain(c: Context, edge: str, lab: str | None = None) -> None:
     """Give a drained EDGE its share of new connections again."""
     need_root("lb undrain")
-    result = control.undrain(lab_api.resolve_lab(lab), edge)
+    result = control.undrain(runtime.resolve_lab(lab), edge)
     console.print(f"{edge} takes new connections again: {_applied(result)}")
 
 
@@ -43,7 +43,7 @@ def undrain(c: Context, edge: str, lab: str | None = None) -> None:
 def enable(c: Context, lab: str | None = None) -> None:
     """Switch the load balancer on on every edge (the default)."""
     need_root("lb enable")
-    console.print(f"load balancer on: {_applied(control.set_enabled(lab_api.resolve_lab(lab), True))}")
+    console.print(f"load balancer on: {_applied(control.set_enabled(runtime.resolve_lab(lab), True))}")
 
 
 @task(help={"lab": LAB_HELP})
@@ -51,7 +51,7 @@ def enable(c: Context, lab: str | None = None) -> None:
 def disable(c: Context, lab: str | None = None) -> None:
     """Switch the load balancer off: each edge keeps what the router sends it (for comparisons)."""
     need_root("lb disable")
-    console.print(f"load balancer off: {_applied(control.set_enabled(lab_api.resolve_lab(lab), False))}")
+    console.print(f"load balancer off: {_applied(control.set_enabled(runtime.resolve_lab(lab), False))}")
 
 
 @task(help={"lab": LAB_HELP})
@@ -59,7 +59,7 @@ def disable(c: Context, lab: str | None = None) -> None:
 def status(c: Context, lab: str | None = None) -> None:
     """Per edge: state, planned table share, buckets it owns in each edge's live table, packet counters."""
     need_root("lb status")
-    report = control.status(lab_api.resolve_lab(lab))
+    report = control.status(runtime.resolve_lab(lab))
     state = report["state"]
     table = Table(
         title=f"L4 load balancer ({'on' if state.enabled else 'off'}, generation {state.generation})"

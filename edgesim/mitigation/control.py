@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edgesim import lab as lab_api
+from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation import store
 from edgesim.mitigation.agent import request
@@ -30,7 +30,7 @@ def parse_rule(fields: dict[str, Any]) -> Rule:
 
 def edges(lab: str) -> list[str]:
     """The edge nodes of a running lab."""
-    return [n.name for n in lab_api.running_plan(lab).nodes_with_role("edge")]
+    return [n.name for n in runtime.running_plan(lab).nodes_with_role("edge")]
 
 
 def _each_edge(lab: str, op: str) -> dict[str, dict[str, Any]]:
@@ -53,13 +53,13 @@ def stats(lab: str) -> dict[str, dict[str, Any]]:
 
 def rules(lab: str) -> RuleSet:
     """The rule set in force (as stored; agents apply it on every change)."""
-    lab_api.running_plan(lab)
+    runtime.running_plan(lab)
     return store.read(store.rules_path(lab))
 
 
 def add(lab: str, rule: Rule) -> RuleSet:
     """Add a rule on every edge; refuses duplicates and VIPs the lab does not serve."""
-    plan = lab_api.running_plan(lab)
+    plan = runtime.running_plan(lab)
     current = rules(lab)
     conflict = current.conflicts(rule)
     if conflict:

@@ -8,7 +8,7 @@ from invoke import Collection, Context, task
 from rich.live import Live
 from rich.table import Table
 
-from edgesim import lab as lab_api
+from edgesim import runtime
 from edgesim.mitigation import control
 from edgesim.mitigation.rules import RULE_KINDS, RuleSet
 from edgesim.taskutil import console, need_root, out, user_errors
@@ -68,7 +68,7 @@ def add(
     if kind == "malformed":
         fields |= {"ip_options": not keep_ip_options, "fragments": not keep_fragments}
     rule = control.parse_rule(fields)
-    name = lab_api.resolve_lab(lab)
+    name = runtime.resolve_lab(lab)
     control.add(name, rule)
     console.print(f"added [bold]{rule.label()}[/] on every edge of lab {name}")
 
@@ -78,7 +78,7 @@ def add(
 def delete(c: Context, name: str, lab: str | None = None) -> None:
     """Remove a rule from every edge at run time."""
     need_root("mitigate del")
-    control.delete(lab_api.resolve_lab(lab), name)
+    control.delete(runtime.resolve_lab(lab), name)
     console.print(f"removed [bold]{name}[/] from every edge")
 
 
@@ -101,7 +101,7 @@ def _rules_table(rule_set: RuleSet) -> Table:
 @user_errors
 def list_rules(c: Context, lab: str | None = None) -> None:
     """List the rules in force."""
-    out.print(_rules_table(control.rules(lab_api.resolve_lab(lab))))
+    out.print(_rules_table(control.rules(runtime.resolve_lab(lab))))
 
 
 def _stats_table(lab: str) -> Table:
@@ -129,7 +129,7 @@ def _stats_table(lab: str) -> Table:
 def stats(c: Context, watch: bool = False, interval: float = 1.0, lab: str | None = None) -> None:
     """Packets per rule per edge (and the program's own verdicts), from the XDP maps."""
     need_root("mitigate stats")
-    name = lab_api.resolve_lab(lab)
+    name = runtime.resolve_lab(lab)
     if not watch:
         out.print(_stats_table(name))
         return

@@ -8,11 +8,11 @@ from dataclasses import replace
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.plan import LabPlan, NodePlan
 from edgesim.routing import announcements, birdc, kernel
 from edgesim.routing.announcements import Announcements
-from edgesim.state import LabState
 
 # How long `edge down|up` waits for the router's kernel route to follow (BGP updates take milliseconds).
 FOLLOW_TIMEOUT_S = 5.0
@@ -70,10 +70,7 @@ def _change(lab: str, edge: str, update: Callable[[Announcements], Announcements
 
 def _edge(lab: str, edge: str) -> tuple[LabPlan, Path, NodePlan]:
     """The running lab's plan, state directory and edge node, or a clear error."""
-    state = LabState(lab)
-    plan = state.plan()
-    if plan is None:
-        raise EdgesimError(Problem(f"lab {lab}", "is not up", "start it with `invoke up`"))
+    plan = runtime.running_plan(lab)
     if plan.routing != "bgp":
         raise EdgesimError(
             Problem(
@@ -86,7 +83,7 @@ def _edge(lab: str, edge: str) -> tuple[LabPlan, Path, NodePlan]:
     if node is None or node.role != "edge" or node.bgp is None:
         edges = ", ".join(n.name for n in plan.nodes_with_role("edge"))
         raise EdgesimError(Problem(f"edge {edge}", f"is not an edge of lab {lab}", f"edges: {edges}"))
-    return plan, state.dir, node
+    return plan, runtime.state_dir(lab), node
 
 
 def _owned_prefixes(node: NodePlan, prefixes: list[str]) -> list[str]:

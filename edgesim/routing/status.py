@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.plan import NodePlan
 from edgesim.routing import announcements, birdc, kernel
 from edgesim.routing.bird import session_name
-from edgesim.state import LabState
 
 
 @dataclass
@@ -58,10 +58,8 @@ class BgpStatus:
 
 def bgp_status(lab: str) -> BgpStatus:
     """Ask every BIRD of the lab and the router's kernel how BGP stands now."""
-    state = LabState(lab)
-    plan = state.plan()
-    if plan is None:
-        raise EdgesimError(Problem(f"lab {lab}", "is not up", "start it with `invoke up`"))
+    plan = runtime.running_plan(lab)
+    state = runtime.lab_state(lab)
     if plan.routing != "bgp":
         raise EdgesimError(
             Problem(f"lab {lab}", f"uses `routing: {plan.routing}`: no BGP", "set `routing: bgp` to use BGP")

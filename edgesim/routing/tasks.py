@@ -14,13 +14,13 @@ from invoke import Collection, Context, Exit, task
 from rich.table import Table
 
 from edgesim import lab as lab_api
-from edgesim import routing
+from edgesim import routing, runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.routing import bird
 from edgesim.routing.status import BgpStatus, bgp_status
 from edgesim.taskutil import console, need_root, out, user_errors
 
-DEFAULT = str(lab_api.DEFAULT_TOPOLOGY)
+DEFAULT = str(runtime.DEFAULT_TOPOLOGY)
 LAB_HELP = "lab (default: the only lab up)"
 
 
@@ -29,7 +29,7 @@ LAB_HELP = "lab (default: the only lab up)"
 def status(c: Context, lab: str | None = None, json: bool = False) -> None:
     """BGP sessions and BFD per edge, what each edge announces, and the router's multipath next hops."""
     need_root("bgp status")
-    report = bgp_status(lab_api.resolve_lab(lab))
+    report = bgp_status(runtime.resolve_lab(lab))
     if json:
         out.print_json(json_module.dumps(dataclasses.asdict(report)))
     else:
@@ -120,7 +120,7 @@ def bgp_by_name(c: Context, name: str, lab: str | None = None, json: bool = Fals
 def down(c: Context, edge: str, lab: str | None = None) -> None:
     """Drain an edge at the routing layer: withdraw all it announces; returns once the router follows."""
     need_root("edge down")
-    name = lab_api.resolve_lab(lab)
+    name = runtime.resolve_lab(lab)
     seconds = routing.edge_down(name, edge)
     console.print(
         f"{edge} withdrawn: the router stopped using it after {seconds:.2f} s (`invoke edge up {edge}`)"
@@ -132,7 +132,7 @@ def down(c: Context, edge: str, lab: str | None = None) -> None:
 def up(c: Context, edge: str, lab: str | None = None) -> None:
     """Announce a drained edge's prefixes again; returns once the router uses it again."""
     need_root("edge up")
-    name = lab_api.resolve_lab(lab)
+    name = runtime.resolve_lab(lab)
     seconds = routing.edge_up(name, edge)
     console.print(f"{edge} announced again: the router uses it after {seconds:.2f} s")
 

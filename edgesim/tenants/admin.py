@@ -19,9 +19,8 @@ from pydantic import ValidationError
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from edgesim import namespaces, routing
+from edgesim import namespaces, routing, runtime
 from edgesim.errors import EdgesimError, Problem
-from edgesim.lab import running_plan
 from edgesim.plan import LabPlan, TenancyPlan
 from edgesim.tenants.rules import GRAMMAR_HINT, RuleError, parse_rule
 from edgesim.tenants.spec import MAX_TENANT_ID, TenantSpec
@@ -53,7 +52,7 @@ def _tenancy(plan: LabPlan) -> TenancyPlan:
 
 def store_for(lab: str) -> Store:
     """A client of the lab's config store, reaching it from inside the management node."""
-    plan = running_plan(lab)
+    plan = runtime.running_plan(lab)
     tenancy = _tenancy(plan)
     return Store(tenancy.store_url, netns=plan.nodes[tenancy.store_node].netns)
 
@@ -74,7 +73,7 @@ def list_tenants(lab: str) -> Snapshot:
 
 def add_tenant(lab: str, name: str, prefixes: list[str], site: str, rules: list[str] | None = None) -> Change:
     """Add a tenant to the store (the agents build it on every edge) and announce its prefixes."""
-    plan = running_plan(lab)
+    plan = runtime.running_plan(lab)
     tenancy = _tenancy(plan)
     store = store_for(lab)
     snapshot = _snapshot(store)
@@ -108,7 +107,7 @@ def add_tenant(lab: str, name: str, prefixes: list[str], site: str, rules: list[
 
 def remove_tenant(lab: str, name: str) -> Change:
     """Remove a tenant from the store (the agents remove it from every edge) and withdraw its prefixes."""
-    plan = running_plan(lab)
+    plan = runtime.running_plan(lab)
     store = store_for(lab)
 
     def delete(snapshot: Snapshot, spec: TenantSpec) -> Change | None:
@@ -286,7 +285,7 @@ def withdraw(plan: LabPlan, prefixes: list[IPv4Network]) -> None:
 
 def agent_status(lab: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
     """Each edge agent's /status, or {"error": why} for an agent that does not answer."""
-    plan = running_plan(lab)
+    plan = runtime.running_plan(lab)
     report: dict[str, dict[str, Any]] = {}
     for edge in plan.nodes_with_role("edge"):
         agent = next((s for s in edge.services if s.name == "tenants"), None)
@@ -320,7 +319,7 @@ def wait_applied(lab: str, revision: int, timeout: float = 10.0) -> float:
 
 def site_address_of(lab: str, node: str) -> IPv4Address:
     """The public address of a customer site router node (what `tenant.add --site` takes)."""
-    plan = running_plan(lab)
+    plan = runtime.running_plan(lab)
     target = plan.nodes.get(node)
     if target is None or target.tunnel is None:
         raise EdgesimError(Problem(f"node {node}", "is not a customer site router of this lab"))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json as json_module
 import time
 
-from invoke import Collection, Context, task
+from invoke import Collection, Context, Program, task
 from rich.table import Table
 
-from edgesim import lab as lab_api
+from edgesim import runtime
 from edgesim.errors import EdgesimError
 from edgesim.taskutil import console, need_root, out, user_errors
 from edgesim.tenants import admin
@@ -27,9 +27,10 @@ def _help_asked(task_name: str, *values: str) -> bool:
     """Show the task's help when `--help` came where a positional argument goes (invoke hands it over)."""
     if not any(value in ("-h", "--help") for value in values):
         return False
-    from edgesim.cli import program
-
-    program.run(["edgesim", "--help", task_name], exit=False)
+    # invoke's own help printer over this area's collection alone: a task's help depends on nothing else,
+    # and importing the whole program (edgesim.cli, which imports this module) would be an import cycle.
+    help_program = Program(namespace=Collection(ns), name="edgesim", binary="edgesim")
+    help_program.run(["edgesim", "--help", task_name], exit=False)
     return True
 
 
@@ -48,7 +49,7 @@ def _report_applied(lab: str, revision: int) -> None:
 def list_(c: Context, lab: str | None = None, json: bool = False) -> None:
     """List the tenants (prefixes, site, numbered firewall rules) and what each edge's agent has applied."""
     need_root("tenant.list")
-    name = lab_api.resolve_lab(lab)
+    name = runtime.resolve_lab(lab)
     snapshot = admin.list_tenants(name)
     agents = admin.agent_status(name)
     if json:
@@ -114,7 +115,7 @@ def add(
     if _help_asked("tenant.add", name):
         return
     need_root("tenant.add")
-    lab_name = lab_api.resolve_lab(lab)
+    lab_name = runtime.resolve_lab(lab)
     if (site is None) == (site_node is None):
         raise EdgesimError(
             "give the site router as --site ADDRESS or --site-node NODE", hint="one of the two"
@@ -134,7 +135,7 @@ def rm(c: Context, name: str, lab: str | None = None) -> None:
     if _help_asked("tenant.rm", name):
         return
     need_root("tenant.rm")
-    lab_name = lab_api.resolve_lab(lab)
+    lab_name = runtime.resolve_lab(lab)
     change = admin.remove_tenant(lab_name, name)
     console.print(f"tenant {name} removed")
     _report_applied(lab_name, change.revision)
@@ -154,7 +155,7 @@ def rm(c: Context, name: str, lab: str | None = None) -> None:
 def rule_add(c: Context, tenant: str, rule: str, position: int | None = None, lab: str | None = None) -> None:
     """Add a firewall rule to a tenant; every edge enforces it as soon as its agent sees the change."""
     need_root("tenant.rule.add")
-    lab_name = lab_api.resolve_lab(lab)
+    lab_name = runtime.resolve_lab(lab)
     change = admin.add_rule(lab_name, tenant, rule, position)
     console.print(f"{tenant}: {len(change.spec.rules)} rules; added {rule!r}", highlight=False)
     _report_applied(lab_name, change.revision)
@@ -173,7 +174,7 @@ def rule_add(c: Context, tenant: str, rule: str, position: int | None = None, la
 def rule_rm(c: Context, tenant: str, rule: str, lab: str | None = None) -> None:
     """Remove a firewall rule from a tenant, on every edge."""
     need_root("tenant.rule.rm")
-    lab_name = lab_api.resolve_lab(lab)
+    lab_name = runtime.resolve_lab(lab)
     change = admin.remove_rule(lab_name, tenant, rule)
     console.print(f"{tenant}: {len(change.spec.rules)} rules; removed {rule!r}", highlight=False)
     _report_applied(lab_name, change.revision)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import Context, task
 
-from edgesim import lab as lab_api
+from edgesim import runtime
 from edgesim.taskutil import console, need_root, user_errors
 from edgesim.traffic import attacks
 from edgesim.traffic.http_probe import probe_from_node
@@ -25,7 +25,7 @@ def attack(
 ) -> None:
     """Send a bounded flood from the `attacker` node and report the rate achieved (see `mitigate stats`)."""
     need_root("attack")
-    plan = lab_api.running_plan(lab_api.resolve_lab(lab))
+    plan = runtime.running_plan(runtime.resolve_lab(lab))
     with console.status(f"{kind}: {pps or 'max'} pps for {seconds:g} s from {attacks.ATTACKER}"):
         report = attacks.launch(plan, kind, pps, seconds, vip)
     console.print(
@@ -55,8 +55,8 @@ def load(
 ) -> None:
     """Legitimate HTTP load from a client: success rate, p50/p99 latency, which edges served it."""
     need_root("load")
-    name = lab_api.resolve_lab(lab)
-    plan = lab_api.running_plan(name)
+    name = runtime.resolve_lab(lab)
+    plan = runtime.running_plan(name)
     target = f"{vip or plan.vips[0]}:{port}"
     with console.status(f"{requests} requests from {node} to {target}"):
         report = probe_from_node(name, node, target, requests, concurrency, hold=False)

@@ -19,9 +19,9 @@ import pytest
 
 from edgesim import namespaces
 from edgesim.experiments.tcp_timeouts.path import PathControl
-from edgesim.lab import DEFAULT_TOPOLOGY
 from edgesim.load import load_topology
 from edgesim.plan import LabPlan, NodePlan
+from edgesim.runtime import DEFAULT_TOPOLOGY
 from edgesim.sockdiag import NamespaceDiagSocket
 from edgesim.tcpinfo import tcp_info
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from edgesim import lab as lab_api
+from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.experiments.tcp_timeouts import kernel
 from edgesim.experiments.tcp_timeouts.cases import CASES, CASES_BY_NAME, Case
@@ -63,7 +64,7 @@ def run(
     params = case_params(cases, overrides or {})
     lab_api.up(TOPOLOGY, lab=lab, console=console)
     try:
-        plan = lab_api.running_plan(lab)
+        plan = runtime.running_plan(lab)
         pairs = pairs_of(plan)
         baseline = kernel.read_sysctls(pairs[0].client.netns)
         hz = kernel.hz()
