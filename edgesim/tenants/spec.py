@@ -70,8 +70,6 @@ class TenantSpec(BaseModel):
         return RULE_PRIORITY_BASE + self.id
 
 
-
-
 def veth_addresses(pool: IPv4Network, tenant_id: int) -> tuple[IPv4Address, IPv4Address]:
     """The (edge, tenant namespace) addresses of a tenant's veth: the id-th /31 of the tenant-veth pool.
 
