@@ -7,7 +7,6 @@ edge's BIRD with `routing: bgp`, as static ECMP routes on the router with `routi
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from edgesim.plan import LabPlan, TenancyPlan
 from edgesim.tenants.rules import GRAMMAR_HINT, RuleError, parse_rule
 from edgesim.tenants.spec import MAX_TENANT_ID, TenantSpec
 from edgesim.tenants.store import Snapshot, Store, StoreError
+from edgesim.waiting import wait_until
 
 # How often a read-modify-write is retried when another writer changed the record in between.
 WRITE_ATTEMPTS = 5
@@ -303,19 +303,19 @@ def agent_status(lab: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
 
 def wait_applied(lab: str, revision: int, timeout: float = 10.0) -> float:
     """Wait until every agent has applied at least `revision`; return how long it took."""
-    started = time.monotonic()
-    while True:
-        report = agent_status(lab)
-        if all(s.get("applied", {}).get("revision", 0) >= revision for s in report.values()):
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            behind = {e: s.get("applied", {}).get("revision", s.get("error")) for e, s in report.items()}
-            raise EdgesimError(
-                Problem(
-                    f"lab {lab}", f"agents did not apply revision {revision} within {timeout:.0f} s: {behind}"
-                )
-            )
-        time.sleep(0.05)
+
+    def behind(report: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return {e: s.get("applied", {}).get("revision", s.get("error")) for e, s in report.items()}
+
+    return wait_until(
+        lambda: agent_status(lab),
+        lambda report: all(s.get("applied", {}).get("revision", 0) >= revision for s in report.values()),
+        timeout=timeout,
+        interval=0.05,
+        failure=lambda report: Problem(
+            f"lab {lab}", f"agents did not apply revision {revision} within {timeout:.0f} s: {behind(report)}"
+        ),
+    ).seconds
 
 
 def site_address_of(lab: str, node: str) -> IPv4Address:
