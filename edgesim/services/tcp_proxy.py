@@ -28,8 +28,8 @@ import struct
 import sys
 from dataclasses import dataclass
 
+from edgesim.probes.tcpinfo import tcp_info
 from edgesim.services.drain import DrainMonitor
-from edgesim.tcpinfo import tcp_info
 
 CHUNK = 65536
 CHECK_S = 0.25  # how often the drain pace is sampled

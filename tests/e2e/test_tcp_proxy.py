@@ -22,8 +22,8 @@ from edgesim.experiments.tcp_timeouts.path import PathControl
 from edgesim.lab import DEFAULT_TOPOLOGY
 from edgesim.load import load_topology
 from edgesim.plan import LabPlan, NodePlan
-from edgesim.sockdiag import NamespaceDiagSocket
-from edgesim.tcpinfo import tcp_info
+from edgesim.probes.sockdiag import NamespaceDiagSocket
+from edgesim.probes.tcpinfo import tcp_info
 
 PROXY = load_topology(DEFAULT_TOPOLOGY).proxy
 assert PROXY is not None
