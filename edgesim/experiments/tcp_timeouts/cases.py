@@ -564,20 +564,18 @@ CASES: list[Case] = [
         "idle connection, path cut, keepalive 2 s idle + 1 s x 3 probes",
         {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 2, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3},
     ),
-    Idle(
-        "keepalive-uto-small",
-        "keepalive 1 s + 5 s x 3 with TCP_USER_TIMEOUT 3 s, smaller than the first probe interval",
-        {**KEEPALIVE_SHORT, "TCP_USER_TIMEOUT": 3000},
-    ),
-    Idle(
-        "keepalive-uto-between",
-        "keepalive 1 s + 5 s x 3 with TCP_USER_TIMEOUT 7.5 s, between two probes",
-        {**KEEPALIVE_SHORT, "TCP_USER_TIMEOUT": 7500},
-    ),
-    Idle(
-        "keepalive-uto-large",
-        "keepalive 1 s + 5 s x 3 with TCP_USER_TIMEOUT 20 s, beyond the last probe",
-        {**KEEPALIVE_SHORT, "TCP_USER_TIMEOUT": 20000},
+    # TCP_USER_TIMEOUT against keepalive 1 s + 5 s x 3: before the first probe, between two, after the last.
+    *(
+        Idle(
+            f"keepalive-uto-{name}",
+            f"keepalive 1 s + 5 s x 3 with TCP_USER_TIMEOUT {timeout_ms / 1000:g} s, {where}",
+            {**KEEPALIVE_SHORT, "TCP_USER_TIMEOUT": timeout_ms},
+        )
+        for name, timeout_ms, where in (
+            ("small", 3000, "smaller than the first probe interval"),
+            ("between", 7500, "between two probes"),
+            ("large", 20000, "beyond the last probe"),
+        )
     ),
     Busy("busy-retries2", "data in flight, path cut, tcp_retries2=2", {"tcp_retries2": 2, "payload": 1000}),
     Busy(
