@@ -26,6 +26,7 @@ from edgesim.plan import BackplanePlan, LabPlan, NodePlan, build_plan
 from edgesim.readiness import wait_listening
 from edgesim.runtime import DEFAULT_TOPOLOGY
 from edgesim.state import LabState
+from edgesim.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -219,16 +220,19 @@ def _service_key(lab: str, node: str, service: str) -> str:
 
 
 def _wait_for_service(state: LabState, key: str, running: bool, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def alive() -> bool:
         pid = state.services().get(key, {}).get("pid")
-        alive = pid is not None and Path(f"/proc/{pid}").exists()
-        if alive == running:
-            return
-        time.sleep(0.05)
+        return pid is not None and Path(f"/proc/{pid}").exists()
+
     what = "start" if running else "stop"
-    raise EdgesimError(
-        Problem(key, f"the supervisor did not {what} it within {timeout:.0f} s", f"see {state.logs}")
+    wait_until(
+        alive,
+        lambda now: now == running,
+        timeout=timeout,
+        interval=0.05,
+        failure=lambda _: Problem(
+            key, f"the supervisor did not {what} it within {timeout:.0f} s", f"see {state.logs}"
+        ),
     )
 
 

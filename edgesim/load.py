@@ -24,7 +24,7 @@ from edgesim.model import (
     RESERVED_ROLES,
     Topology,
 )
-from edgesim.tenants.rules import GRAMMAR_HINT, RuleError, parse_rule
+from edgesim.tenants import validate
 from edgesim.tenants.spec import MAX_TENANT_ID, TENANT_NAME_MAX
 
 RFC1918 = [IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -163,6 +163,8 @@ def _pydantic_problem(error: Any) -> Problem:
         )
     if kind == "missing":
         return Problem(where, "required key is missing", f"add `{loc[-1]}:`")
+    if kind == "literal_error" and loc[-1:] == ("role",) and given in RESERVED_ROLES:
+        return _reserved_role(where, given)
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return Problem(where, f"{json.dumps(given)} is not allowed", f"use one of {expected}")
@@ -259,17 +261,17 @@ def _check_roles(topology: Topology) -> list[Problem]:
         )
     if not topology.nodes_with_role("edge"):
         problems.append(Problem("nodes", "no node has role edge", "add e.g. `edge1: {role: edge}`"))
-    for name, node in topology.nodes.items():
-        if node.role in RESERVED_ROLES:
-            problems.append(
-                Problem(
-                    f"nodes.{name}.role",
-                    f"'{node.role}' is not a node role",
-                    "declare tenants under `tenants:`, each gets a namespace on every edge; "
-                    "their sites are `customer` nodes",
-                )
-            )
     return problems
+
+
+def _reserved_role(where: str, role: str) -> Problem:
+    """A word that names something else than a node role (tenants are declared under `tenants:`)."""
+    return Problem(
+        where,
+        f"'{role}' is not a node role",
+        "declare tenants under `tenants:`, each gets a namespace on every edge; "
+        "their sites are `customer` nodes",
+    )
 
 
 def _check_links(topology: Topology) -> list[Problem]:
@@ -362,63 +364,35 @@ def _check_tenants(topology: Topology) -> list[Problem]:
             Problem("tenants", f"{len(tenants)} tenants, at most {MAX_TENANT_ID}", "split the lab in two")
         )
     pool = topology.pools.tenants
-    seen: list[tuple[IPv4Network, str]] = []
+    taken: list[tuple[IPv4Network, str]] = []
     for name, tenant in tenants.items():
-        where = f"tenants.{name}"
-        for index, prefix in enumerate(tenant.prefixes):
-            at = f"{where}.prefixes[{index}]"
-            if not prefix.subnet_of(pool):
-                problems.append(
-                    Problem(at, f"{prefix} is outside pools.tenants ({pool})", "pick a prefix inside it")
-                )
-            clash = next(((p, t) for p, t in seen if p.overlaps(prefix)), None)
-            if clash is not None:
-                owner = "the same tenant" if clash[1] == name else f"tenant {clash[1]}"
-                problems.append(
-                    Problem(
-                        at, f"{prefix} overlaps {clash[0]} of {owner}", "every address belongs to one tenant"
-                    )
-                )
-            seen.append((prefix, name))
-        site = topology.nodes.get(tenant.site)
-        if site is None:
-            problems.append(
-                Problem(
-                    f"{where}.site",
-                    f"unknown node '{tenant.site}'",
-                    f"define it under `nodes` as `{{role: customer, tenant: {name}}}`",
-                )
-            )
-        elif site.role != "customer" or site.tenant != name:
-            problems.append(
-                Problem(
-                    f"{where}.site",
-                    f"'{tenant.site}' is not a customer node of tenant {name}",
-                    f"give it `role: customer, tenant: {name}`",
-                )
-            )
-        problems += _check_firewall(where, tenant.firewall, tenant.prefixes)
+        wording = validate.topology_wording(name)
+        problems += validate.check_prefixes(wording, name, tenant.prefixes, pool, taken)
+        taken += [(prefix, name) for prefix in tenant.prefixes]
+        problems += _check_site(topology, name, tenant.site)
+        problems += validate.check_rules(wording, tenant.firewall, tenant.prefixes)
     return problems
 
 
-def _check_firewall(where: str, firewall: list[str], prefixes: list[IPv4Network]) -> list[Problem]:
-    problems = []
-    for index, text in enumerate(firewall):
-        at = f"{where}.firewall[{index}]"
-        try:
-            rule = parse_rule(text)
-        except RuleError as err:
-            problems.append(Problem(at, f"cannot read rule {text!r}: {err}", GRAMMAR_HINT))
-            continue
-        if rule.daddr is not None and not any(rule.daddr.subnet_of(p) for p in prefixes):
-            problems.append(
-                Problem(
-                    at,
-                    f"destination {rule.daddr} is outside the tenant's prefixes",
-                    "a tenant's firewall only ever sees traffic to its own prefixes",
-                )
+def _check_site(topology: Topology, name: str, site_name: str) -> list[Problem]:
+    site = topology.nodes.get(site_name)
+    if site is None:
+        return [
+            Problem(
+                f"tenants.{name}.site",
+                f"unknown node '{site_name}'",
+                f"define it under `nodes` as `{{role: customer, tenant: {name}}}`",
             )
-    return problems
+        ]
+    if site.role != "customer" or site.tenant != name:
+        return [
+            Problem(
+                f"tenants.{name}.site",
+                f"'{site_name}' is not a customer node of tenant {name}",
+                f"give it `role: customer, tenant: {name}`",
+            )
+        ]
+    return []
 
 
 # Keys only customer nodes may have.

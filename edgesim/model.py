@@ -37,8 +37,10 @@ __all__ = [
     "Link",
     "Node",
     "NodeName",
+    "PlanRole",
     "Pools",
     "Port",
+    "Role",
     "Strict",
     "TcpProxy",
     "Tenant",
@@ -46,11 +48,14 @@ __all__ = [
     "Vip",
 ]
 
-Role = Literal["router", "edge", "host", "tenant", "customer"]
+# The roles a topology's node may have. The plan adds nodes of its own with roles of their own (mgmt, the
+# tenants' config store): PlanRole is every role a planned node can have.
+Role = Literal["router", "edge", "host", "customer"]
+PlanRole = Literal["router", "edge", "host", "customer", "mgmt"]
 # How the router learns the anycast prefixes: from the edges' BGP announcements (BIRD), or static routes.
 Routing = Literal["bgp", "static"]
-# Tenants are not nodes: they are declared under `tenants:` and get a namespace on every edge. The word stays
-# in the schema so that writing it as a role gets a hint rather than a bare "not allowed".
+# Tenants are not nodes: they are declared under `tenants:` and get a namespace on every edge. Writing the
+# word as a role gets a hint of its own (load), rather than a bare "not allowed" listing the roles there are.
 RESERVED_ROLES = frozenset({"tenant"})
 # What a customer server can run (ports 80, and 21 with active-mode data from port 20).
 CustomerService = Literal["http", "ftp"]

@@ -7,11 +7,13 @@ import ctypes
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 from pyroute2 import netns as pr_netns
+
+from edgesim.waiting import wait_until
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
@@ -155,14 +157,19 @@ def pids_in(names: Sequence[str]) -> dict[str, list[int]]:
 def kill_pids(pids: Sequence[int], grace_s: float = 2.0) -> None:
     """SIGTERM, wait up to `grace_s`, then SIGKILL whatever is left."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        alive = [p for p in pids if _signal(p, sig)]
-        deadline = time.monotonic() + grace_s
-        while alive and time.monotonic() < deadline:
-            alive = [p for p in alive if _alive(p)]
-            time.sleep(0.05)
-        if not alive:
+        signalled = [p for p in pids if _signal(p, sig)]
+        waited = wait_until(partial(_still_alive, signalled), _none, timeout=grace_s, interval=0.05)
+        if waited.done:
             return
-        pids = alive
+        pids = waited.value
+
+
+def _still_alive(pids: Sequence[int]) -> list[int]:
+    return [p for p in pids if _alive(p)]
+
+
+def _none(pids: list[int]) -> bool:
+    return not pids
 
 
 def _signal(pid: int, sig: int) -> bool:

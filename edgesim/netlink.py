@@ -1,4 +1,4 @@
-"""Small idempotent rtnetlink operations on an open pyroute2 socket, shared by roles, backends and agents."""
+"""Small idempotent rtnetlink steps on an open pyroute2 socket, shared by roles, backends and agents."""
 
 from __future__ import annotations
 
@@ -32,32 +32,3 @@ def index_of(ipr: IPRoute, ifname: str) -> int | None:
     """The index of an interface, or None when there is none of that name."""
     found = ipr.link_lookup(ifname=ifname)
     return found[0] if found else None
-
-
-# What `ethtool -K IF tx on|off` switches: every transmit checksum offload the device has.
-_TX_CHECKSUM_FEATURES = (
-    "tx-checksum-ipv4",
-    "tx-checksum-ip-generic",
-    "tx-checksum-ipv6",
-    "tx-checksum-fcoe-crc",
-    "tx-checksum-sctp",
-)
-
-
-def set_tx_checksum(ifname: str, offload: bool) -> None:
-    """Switch an interface's transmit checksum offload (like `ethtool -K IF tx on|off`), in this namespace.
-
-    pyroute2's Ethtool speaks the ioctl interface, so its socket belongs to the calling thread's namespace.
-    """
-    from pyroute2.ethtool import Ethtool
-
-    ethtool = Ethtool()
-    try:
-        features = ethtool.get_features(ifname)
-        for name in _TX_CHECKSUM_FEATURES:
-            feature = features.features.get(name)
-            if feature is not None and feature.available:
-                feature.enable = offload
-        ethtool.set_features(ifname, features)
-    finally:
-        ethtool.close()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from edgesim.backends.base import Backend
-from edgesim.errors import EdgesimError, Problem
+from edgesim.errors import Problem
 from edgesim.plan import NodePlan, ServicePlan
+from edgesim.waiting import wait_until
 
 POLL_S = 0.1
 
@@ -27,27 +30,38 @@ def _connect(backend: Backend, node: NodePlan, listen: str, state_dir: Path) -> 
     sock.close()
 
 
+def _ignore(make: Callable[[str], Problem], listen: str, _last: bool) -> Problem:
+    """The failure of one listen address (wait_until hands the last probe's value, which says nothing)."""
+    return make(listen)
+
+
 def wait_listening(
     backend: Backend, node: NodePlan, service: ServicePlan, state_dir: Path, timeout_s: float
 ) -> None:
     """Wait until the service accepts connections everywhere it listens; a clear error with its log if not."""
     log = state_dir / "logs" / f"{node.name}-{service.name}.log"
     deadline = time.monotonic() + timeout_s
+
+    def answers(listen: str) -> bool:
+        try:
+            _connect(backend, node, listen, state_dir)
+            return True
+        except OSError:
+            return False
+
+    def failure(listen: str) -> Problem:
+        # No service log means the supervisor never started it: its own log says why.
+        source = log if log.exists() else log.parent / "supervisor.log"
+        tail = source.read_text()[-600:] if source.exists() else "(no log)"
+        return Problem(
+            f"nodes.{node.name}",
+            f"service did not start listening on {listen}",
+            f"see {log}; last output: {tail.strip() or '(empty)'}",
+        )
+
     for listen in service.listens:
-        while True:
-            try:
-                _connect(backend, node, listen, state_dir)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    # No service log means the supervisor never started it: its own log says why.
-                    source = log if log.exists() else log.parent / "supervisor.log"
-                    tail = source.read_text()[-600:] if source.exists() else "(no log)"
-                    raise EdgesimError(
-                        Problem(
-                            f"nodes.{node.name}",
-                            f"service did not start listening on {listen}",
-                            f"see {log}; last output: {tail.strip() or '(empty)'}",
-                        )
-                    ) from None
-                time.sleep(POLL_S)
+        # One deadline for all of the service's addresses.
+        left = max(deadline - time.monotonic(), 0.0)
+        wait_until(
+            partial(answers, listen), timeout=left, interval=POLL_S, failure=partial(_ignore, failure, listen)
+        )

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgesim.files import atomic_write_json, atomic_write_text
 from edgesim.paths import STATE_ROOT, lab_dir
 from edgesim.plan import LabPlan
 
@@ -36,9 +37,7 @@ class LabState:
     def set_held(self, key: str, held: bool) -> None:
         """Add a service to the held list or take it off, atomically."""
         keys = (self.held() | {key}) if held else (self.held() - {key})
-        tmp = self.held_file.with_suffix(".tmp")
-        tmp.write_text("".join(f"{k}\n" for k in sorted(keys)))
-        tmp.replace(self.held_file)
+        atomic_write_text(self.held_file, "".join(f"{k}\n" for k in sorted(keys)))
 
     def exists(self) -> bool:
         """Whether anything of this lab's state is on disk."""
@@ -47,7 +46,7 @@ class LabState:
     def begin(self, plan: LabPlan, digest: str, topology: str, backend: str) -> None:
         """Record, before creating anything, what is about to be created."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        _write_json(self.dir / "plan.json", plan.model_dump(mode="json"))
+        atomic_write_json(self.dir / "plan.json", plan.model_dump(mode="json"))
         self.write(
             {
                 "lab": self.lab,
@@ -69,7 +68,7 @@ class LabState:
 
     def write(self, state: dict[str, Any]) -> None:
         """Replace state.json atomically."""
-        _write_json(self.dir / "state.json", state)
+        atomic_write_json(self.dir / "state.json", state)
 
     def mark(self, phase: str) -> None:
         """Advance the recorded phase (creating → up)."""
@@ -108,11 +107,3 @@ class LabState:
 def all_labs() -> list[str]:
     """Labs that have state on this machine."""
     return sorted(p.name for p in STATE_ROOT.iterdir() if p.is_dir()) if STATE_ROOT.exists() else []
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    # Key order is kept: plan.json lists nodes in topology order.
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)

@@ -8,7 +8,6 @@ is taken off the list again (edgesim.lab.start_service).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 
 from edgesim import namespaces, runtime
 from edgesim.backends.base import Backend
+from edgesim.files import atomic_write_json
 from edgesim.plan import NodePlan
 from edgesim.state import LabState
 
@@ -64,9 +64,7 @@ def _report(state: LabState, items: list[Supervised]) -> None:
         }
         for it in items
     }
-    tmp = state.services_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(state.services_file)
+    atomic_write_json(state.services_file, data)
 
 
 def _apply_holds(items: list[Supervised], held: set[str]) -> bool:

@@ -24,7 +24,7 @@ DEFAULT = str(runtime.DEFAULT_TOPOLOGY)
 
 
 def _ensure_setup(skip: bool) -> None:
-    from edgesim import setup as host_setup
+    from edgesim import hostsetup as host_setup
 
     if not skip:
         host_setup.run_setup(console, force=False)
@@ -34,7 +34,7 @@ def _ensure_setup(skip: bool) -> None:
 @user_errors
 def setup(c: Context, force: bool = False) -> None:
     """Install the host prerequisites (Ansible role roles/host) and prove bcc compiles and attaches XDP."""
-    from edgesim import setup as host_setup
+    from edgesim import hostsetup as host_setup
 
     need_root("setup")
     host_setup.run_setup(console, force=force)

@@ -78,7 +78,7 @@ def _headers_hint() -> str:
         return f"bcc used the kernel headers in {build.resolve()}; its output below says what failed"
     return (
         f"kernel headers are missing: {build} does not exist; install them with "
-        "`ansible-playbook -c local -i localhost, playbooks/host.yml` (or edgesim.setup.run_setup)"
+        "`ansible-playbook -c local -i localhost, playbooks/host.yml` (or edgesim.hostsetup.run_setup)"
     )
 
 
@@ -126,7 +126,7 @@ def compile_program(
     except ImportError as exc:
         raise EdgesimError(
             Problem("bcc", f"the bcc Python module cannot be imported: {exc}"),
-            hint="install python3-bpfcc and link it into the venv (edgesim.setup.run_setup)",
+            hint="install python3-bpfcc and link it into the venv (edgesim.hostsetup.run_setup)",
         ) from exc
     path = source if source.is_absolute() else BPF_DIR / source
     # bcc resolves relative paths against its own working directory; absolute paths avoid surprises.

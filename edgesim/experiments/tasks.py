@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
@@ -85,31 +87,34 @@ def _print_cases(cases: list, overrides: dict) -> None:
 EXPERIMENTS = {"tcp-timeouts": tcp_timeouts}
 
 
-# invoke reads `invoke experiment tcp-timeouts` as the collection's default task with a positional argument,
-# so
-# both that spelling (the documented one) and `invoke experiment.tcp-timeouts` work.
-@task(positional=["name"], iterable=["case", "param"], help={"name": "the experiment: tcp-timeouts", **HELP})
 @user_errors
-def run(
-    c: Context,
-    name: str,
-    case: list[str] | None = None,
-    param: list[str] | None = None,
-    json: str | None = None,
-    plots: str = DEFAULT_PLOTS,
-    lab: str = "tcplab",
-    list: bool = False,
-    timeline: bool = False,
-) -> None:
+def _run_by_name(c: Context, name: str, **options: Any) -> None:
     """Run an experiment by name: `invoke experiment tcp-timeouts [--case NAME] [--param k=v …]`."""
     if name not in EXPERIMENTS:
         raise EdgesimError(
             f"no experiment {name!r}",
             hint=f"one of {', '.join(EXPERIMENTS)}; e.g. `invoke experiment tcp-timeouts --help`",
         )
-    EXPERIMENTS[name](
-        c, case=case, param=param, json=json, plots=plots, lab=lab, list=list, timeline=timeline
-    )
+    EXPERIMENTS[name](c, **options)
+
+
+def _with_name(options: inspect.Signature) -> inspect.Signature:
+    """An experiment's signature with the experiment's name as the first argument after the context."""
+    context, *rest = options.parameters.values()
+    name = inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)
+    return options.replace(parameters=[context, name, *rest])
+
+
+# invoke reads `invoke experiment tcp-timeouts` as the collection's default task with a positional argument,
+# so both that spelling (the documented one) and `invoke experiment.tcp-timeouts` work. It takes the options
+# of the experiments (one signature, theirs), which invoke reads from __signature__.
+_run_by_name.__signature__ = _with_name(inspect.signature(tcp_timeouts))  # type: ignore[attr-defined]
+run = task(
+    name="run",
+    positional=["name"],
+    iterable=["case", "param"],
+    help={"name": "the experiment: tcp-timeouts", **HELP},
+)(_run_by_name)
 
 
 ns = Collection(tcp_timeouts)

@@ -13,6 +13,7 @@ from edgesim.lb.store import LbEdge, LbState
 from edgesim.mitigation import store as mitigation_store
 from edgesim.mitigation.agent import request
 from edgesim.plan import LabPlan
+from edgesim.waiting import wait_until
 
 
 def initial_state(plan: LabPlan) -> LbState:
@@ -103,25 +104,30 @@ def status(lab: str) -> dict[str, Any]:
     return {"state": state, "shares": table.shares(state), "edges": _each_edge(lab, "lb-stats")}
 
 
+def _views(answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Which edges each edge's agent holds unhealthy."""
+    return {edge: a.get("unhealthy") for edge, a in answers.items()}
+
+
 def wait_converged(lab: str, timeout: float) -> None:
     """Wait until every edge's agent runs the same table generation with no edge marked failing.
 
     At start the agents come up one by one; until each sees every other edge answer its health check,
     their tables disagree and a new connection can be handed to an edge that then refuses it.
     """
-    deadline = time.monotonic() + timeout
-    last: dict[str, dict[str, Any]] = {}
-    while time.monotonic() < deadline:
-        last = _each_edge(lab, "lb-stats")
-        generations = {a.get("generation") for a in last.values()}
-        if len(generations) == 1 and not any(a.get("unhealthy") for a in last.values()):
-            return
-        time.sleep(0.2)
-    views = {edge: a.get("unhealthy") for edge, a in last.items()}
-    raise EdgesimError(
-        Problem(
+
+    def agreed(answers: dict[str, dict[str, Any]]) -> bool:
+        generations = {a.get("generation") for a in answers.values()}
+        return len(generations) == 1 and not any(a.get("unhealthy") for a in answers.values())
+
+    wait_until(
+        lambda: _each_edge(lab, "lb-stats"),
+        agreed,
+        timeout=timeout,
+        interval=0.2,
+        failure=lambda answers: Problem(
             f"lab {lab}",
-            f"the edges' load balancers did not agree within {timeout:g} s: {views}",
+            f"the edges' load balancers did not agree within {timeout:g} s: {_views(answers)}",
             "`invoke lb status` shows each edge's view; the agents log to logs/<edge>-xdp.log",
-        )
+        ),
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from edgesim.files import atomic_write_text
 from edgesim.lb.planner import HEALTH_PORT
 from edgesim.paths import lab_dir
 from edgesim.plan.naming import LB_STATE_FILE
@@ -56,7 +56,4 @@ def read(path: Path) -> LbState:
 
 def write(path: Path, state: LbState) -> None:
     """Replace the stored state atomically, so an agent never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(state.model_dump_json(indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, state.model_dump_json(indent=2) + "\n")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from invoke import Collection, Context, task
 from rich.table import Table
 
 from edgesim import runtime
-from edgesim.errors import EdgesimError, Problem
 from edgesim.lb import control
+from edgesim.spaced import run_named
 from edgesim.taskutil import console, need_root, out, user_errors
 
 LAB_HELP = "lab (default: the only lab up)"
@@ -20,22 +21,26 @@ def _applied(result: dict[str, Any]) -> str:
     return f"applied on {edges} edges in {seconds:.2f} s (generation {result['generation']})"
 
 
+def _edge_change(what: str, lab: str | None, change: Callable[[str], dict[str, Any]], said: str) -> None:
+    """Run one LB change of an edge as task `what` and say `said` with where and how fast it applied."""
+    need_root(what)
+    console.print(f"{said}: {_applied(change(runtime.resolve_lab(lab)))}")
+
+
 @task(help={"edge": "the edge to drain (e.g. edge1)", "lab": LAB_HELP})
 @user_errors
 def drain(c: Context, edge: str, lab: str | None = None) -> None:
     """No new connections to EDGE; its open connections keep reaching it until they close."""
-    need_root("lb drain")
-    result = control.drain(runtime.resolve_lab(lab), edge)
-    console.print(f"{edge} drained: {_applied(result)}")
+    _edge_change("lb drain", lab, lambda name: control.drain(name, edge), f"{edge} drained")
 
 
 @task(help={"edge": "the drained edge (e.g. edge1)", "lab": LAB_HELP})
 @user_errors
 def undrain(c: Context, edge: str, lab: str | None = None) -> None:
     """Give a drained EDGE its share of new connections again."""
-    need_root("lb undrain")
-    result = control.undrain(runtime.resolve_lab(lab), edge)
-    console.print(f"{edge} takes new connections again: {_applied(result)}")
+    _edge_change(
+        "lb undrain", lab, lambda name: control.undrain(name, edge), f"{edge} takes new connections again"
+    )
 
 
 @task(help={"lab": LAB_HELP})
@@ -108,16 +113,7 @@ LB_TASKS = {"drain": drain, "undrain": undrain, "status": status, "enable": enab
 @user_errors
 def lb_by_name(c: Context, name: str, edge: str | None = None, lab: str | None = None) -> None:
     """`invoke lb drain EDGE`, `invoke lb status`: the spaced forms of `invoke lb.drain EDGE`, …"""
-    if name not in LB_TASKS:
-        raise EdgesimError(Problem(f"task {name}", "does not exist here", f"one of: {', '.join(LB_TASKS)}"))
-    if name in ("drain", "undrain"):
-        if not edge:
-            raise EdgesimError(
-                Problem("EDGE", f"`lb {name}` needs an edge", f"e.g. `invoke lb {name} edge1`")
-            )
-        LB_TASKS[name](c, edge=edge, lab=lab)
-    else:
-        LB_TASKS[name](c, lab=lab)
+    run_named("lb", LB_TASKS, name, c, edge=edge, lab=lab)
 
 
 ns = Collection("lb", drain, undrain, status, enable, disable)

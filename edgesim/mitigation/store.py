@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from edgesim.files import atomic_write_text
 from edgesim.mitigation.rules import RuleSet
 from edgesim.paths import lab_dir
 from edgesim.plan.naming import RULES_FILE, xdp_agent_socket
@@ -30,7 +30,4 @@ def read(path: Path) -> RuleSet:
 
 def write(path: Path, rule_set: RuleSet) -> None:
     """Replace the stored rule set atomically, so an agent never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(rule_set.model_dump_json(indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, rule_set.model_dump_json(indent=2) + "\n")

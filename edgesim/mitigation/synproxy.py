@@ -12,7 +12,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from edgesim.errors import EdgesimError
+from edgesim import nft
+from edgesim.errors import Problem
 
 TABLE = "edgesim_synproxy"
 # Without loose pickup, conntrack does not adopt a mid-stream ACK as an established flow: it stays
@@ -20,34 +21,35 @@ TABLE = "edgesim_synproxy"
 TCP_LOOSE = Path("/proc/sys/net/netfilter/nf_conntrack_tcp_loose")
 
 
-def ruleset(protected: list[tuple[IPv4Address, int]], mss: int = 1460) -> str:
-    """The nftables script that (re)creates the synproxy table for these VIP:ports, atomically."""
-    matches = [f"ip daddr {vip} tcp dport {port}" for vip, port in protected]
-    lines = [
-        f"table ip {TABLE}",  # create if missing, so the delete below never fails
-        f"delete table ip {TABLE}",
-        f"table ip {TABLE} {{",
-        "  chain pre {",
-        "    type filter hook prerouting priority raw; policy accept;",
-        *(f"    {m} tcp flags & (syn | ack) == syn notrack" for m in matches),
-        "  }",
-        "  chain in {",
-        "    type filter hook input priority filter; policy accept;",
-        *(f"    {m} ct state invalid,untracked synproxy mss {mss} wscale 0" for m in matches),
-        *(f"    {m} ct state invalid drop" for m in matches),
-        "  }",
-        "}",
+def ruleset(protected: list[tuple[IPv4Address, int]], mss: int = 1460) -> list[nft.Command]:
+    """The nft JSON commands that (re)create the synproxy table for these VIP:ports, atomically."""
+    matches = [
+        [nft.match(nft.payload("ip", "daddr"), str(vip)), nft.match(nft.payload("tcp", "dport"), port)]
+        for vip, port in protected
     ]
-    return "\n".join(lines) + "\n"
+    state = {"ct": {"key": "state"}}
+    body = [
+        nft.base_chain("pre", "prerouting", "raw", "accept"),
+        nft.base_chain("in", "input", "filter", "accept"),
+        *(nft.rule("pre", *m, nft.tcp_flags(["syn", "ack"], "syn"), {"notrack": None}) for m in matches),
+        *(
+            nft.rule(
+                "in",
+                *m,
+                nft.match(state, ["invalid", "untracked"], "in"),
+                {"synproxy": {"mss": mss, "wscale": 0}},
+            )
+            for m in matches
+        ),
+        *(nft.rule("in", *m, nft.match(state, "invalid", "in"), nft.verdict("drop")) for m in matches),
+    ]
+    return nft.replace_table(TABLE, body)
 
 
-def _nft(script: str) -> None:
-    import nftables  # the distribution's binding, linked into the venv by setup
-
-    nft = nftables.Nftables()
-    rc, _, error = nft.cmd(script)
-    if rc != 0:
-        raise EdgesimError(f"nftables refused the synproxy table: {error.strip()}")
+def _nft(commands: list[nft.Command]) -> None:
+    nft.json_cmd(
+        None, commands, lambda error: Problem("edgesim", f"nftables refused the synproxy table: {error}")
+    )
 
 
 def install(protected: list[tuple[IPv4Address, int]]) -> None:
@@ -61,4 +63,4 @@ def install(protected: list[tuple[IPv4Address, int]]) -> None:
 
 def remove() -> None:
     """Remove the synproxy table from this namespace, if it is there."""
-    _nft(f"table ip {TABLE}\ndelete table ip {TABLE}\n")
+    _nft(nft.delete_table(TABLE))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgesim.netlink import set_tx_checksum
 from edgesim.nodes.base import NodeRole
+from edgesim.offload import set_tx_checksum_here
 
 
 class Host(NodeRole):
@@ -27,7 +27,7 @@ class Host(NodeRole):
     def _tx_checksum(self, offload: bool) -> None:
         if self.node.uplink:
             with self.backend.enter(self.node):
-                set_tx_checksum(self.node.uplink, offload)
+                set_tx_checksum_here(self.node.uplink, offload, where=f"{self.node.netns}/{self.node.uplink}")
 
     def summary_parts(self) -> list[str]:
         """What the host serves (an origin server), or that it is a traffic source."""

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgesim.mitigation.rules import RuleSet
+from edgesim.model import PlanRole
 from edgesim.tenants.spec import TenantSpec
 
 
@@ -115,7 +116,7 @@ class NodePlan(Frozen):
     """Everything needed to build and configure one node."""
 
     name: str
-    role: str
+    role: PlanRole
     netns: str
     sysctls: dict[str, str]
     interfaces: list[InterfacePlan]
@@ -193,6 +194,6 @@ class LabPlan(Frozen):
         extra = [self.backplane.netns] if self.backplane else []
         return [node.netns for node in self.nodes.values()] + extra
 
-    def nodes_with_role(self, role: str) -> list[NodePlan]:
+    def nodes_with_role(self, role: PlanRole) -> list[NodePlan]:
         """The planned nodes with this role, in topology order."""
         return [node for node in self.nodes.values() if node.role == role]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgesim.files import atomic_write_json, atomic_write_text
 from edgesim.plan import LabPlan, NodePlan
 from edgesim.routing.bird import render_announcements, render_config
 
@@ -41,9 +42,9 @@ def read(state_dir: Path, node: NodePlan) -> Announcements:
 def write(state_dir: Path, node: NodePlan, record: Announcements) -> None:
     """Record the edge's announcements and write the include file BIRD reads (reconfigure to apply)."""
     assert node.bgp is not None and node.bgp.announcements is not None
-    _atomic_write(_record(state_dir, node), json.dumps(asdict(record), indent=2) + "\n")
+    atomic_write_json(_record(state_dir, node), asdict(record))
     text = render_announcements(node.name, record.prefixes, record.drained)
-    _atomic_write(state_dir / node.bgp.announcements, text)
+    atomic_write_text(state_dir / node.bgp.announcements, text)
 
 
 @contextlib.contextmanager
@@ -62,16 +63,9 @@ def write_all(plan: LabPlan, state_dir: Path) -> list[Path]:
         if node.bgp is None:
             continue
         config = state_dir / node.bgp.config
-        config.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(config, render_config(plan.lab, node))
+        # BIRD may re-read the file at any moment (a restart by the supervisor): never let it see half a file.
+        atomic_write_text(config, render_config(plan.lab, node))
         written.append(config)
         if node.bgp.announcements is not None:
             write(state_dir, node, Announcements(prefixes=list(node.anycast)))
     return written
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    # BIRD may re-read the file at any moment (a restart by the supervisor): never let it see half a file.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import socket
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl import rt_proto
 
-from edgesim.errors import EdgesimError, Problem
+from edgesim.errors import Problem
 from edgesim.plan import LabPlan, NodePlan
 from edgesim.routing import announcements
+from edgesim.waiting import wait_until
 
 MAIN_TABLE = 254
 PROTO_BIRD = rt_proto["bird"]
 POLL_S = 0.01
+BGP_HINT = "see `invoke bgp status` and the bird logs in the lab's logs/"
 
 
 @dataclass(frozen=True)
@@ -97,24 +99,28 @@ def mismatches(plan: LabPlan, state_dir: Path, table: dict[str, KernelRoute]) ->
     return problems
 
 
+def _wait_table(
+    plan: LabPlan, wrong: Callable[[dict[str, KernelRoute]], list[str]], timeout: float, where: str, why: str
+) -> float:
+    """Poll the router's table until `wrong` finds nothing; return the seconds, or raise saying what."""
+    with IPRoute(netns=router_of(plan).netns) as ipr:
+        return wait_until(
+            lambda: wrong(routes(ipr)),
+            lambda problems: not problems,
+            timeout=timeout,
+            interval=POLL_S,
+            failure=lambda problems: Problem(where, why.format(timeout) + "".join(problems), BGP_HINT),
+        ).seconds
+
+
 def wait_converged(plan: LabPlan, state_dir: Path, timeout: float) -> float:
     """Wait until the router's routes match every edge's announcements; return the seconds it took."""
-    started = time.monotonic()
-    with IPRoute(netns=router_of(plan).netns) as ipr:
-        while True:
-            problems = mismatches(plan, state_dir, routes(ipr))
-            if not problems:
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout:
-                raise EdgesimError(
-                    Problem(
-                        f"lab {plan.lab}",
-                        f"the router did not learn the edges' routes over BGP in {timeout:.0f} s: "
-                        + "; ".join(problems),
-                        "see `invoke bgp status` and the bird logs in the lab's logs/",
-                    )
-                )
-            time.sleep(POLL_S)
+
+    def wrong(table: dict[str, KernelRoute]) -> list[str]:
+        return ["; ".join(problems)] if (problems := mismatches(plan, state_dir, table)) else []
+
+    why = "the router did not learn the edges' routes over BGP in {:.0f} s: "
+    return _wait_table(plan, wrong, timeout, f"lab {plan.lab}", why)
 
 
 def wait_edge(plan: LabPlan, edge: str, announced: set[str], prefixes: set[str], timeout: float) -> float:
@@ -123,25 +129,13 @@ def wait_edge(plan: LabPlan, edge: str, announced: set[str], prefixes: set[str],
     Only this edge's next hop is looked at, so a failure elsewhere in the lab does not hold this up.
     """
     gateway = next(i.peer_address for i in router_of(plan).interfaces if i.peer_node == edge)
-    started = time.monotonic()
-    with IPRoute(netns=router_of(plan).netns) as ipr:
-        while True:
-            table = routes(ipr)
-            wrong = sorted(
-                p
-                for p in prefixes
-                if (p in announced)
-                != (p in table and table[p].proto == PROTO_BIRD and gateway in table[p].gateways)
-            )
-            if not wrong:
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout:
-                raise EdgesimError(
-                    Problem(
-                        f"edge {edge}",
-                        f"the router did not follow its announcements within {timeout:.0f} s: "
-                        + ", ".join(wrong),
-                        "see `invoke bgp status` and the bird logs in the lab's logs/",
-                    )
-                )
-            time.sleep(POLL_S)
+
+    def uses_edge(table: dict[str, KernelRoute], prefix: str) -> bool:
+        return prefix in table and table[prefix].proto == PROTO_BIRD and gateway in table[prefix].gateways
+
+    def wrong(table: dict[str, KernelRoute]) -> list[str]:
+        bad = sorted(p for p in prefixes if (p in announced) != uses_edge(table, p))
+        return [", ".join(bad)] if bad else []
+
+    why = "the router did not follow its announcements within {:.0f} s: "
+    return _wait_table(plan, wrong, timeout, f"edge {edge}", why)

@@ -14,10 +14,12 @@ from invoke import Collection, Context, Exit, task
 from rich.table import Table
 
 from edgesim import lab as lab_api
-from edgesim import routing, runtime
+from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.routing import bird
+from edgesim.routing import control as routing
 from edgesim.routing.status import BgpStatus, bgp_status
+from edgesim.spaced import run_named
 from edgesim.taskutil import console, need_root, out, user_errors
 
 DEFAULT = str(runtime.DEFAULT_TOPOLOGY)
@@ -110,9 +112,10 @@ BGP_TASKS = {"status": status}
     positional=["name"],
     help={"name": "the task: status", "lab": LAB_HELP, "json": "print JSON instead of tables"},
 )
+@user_errors
 def bgp_by_name(c: Context, name: str, lab: str | None = None, json: bool = False) -> None:
     """`invoke bgp status`: the spaced form of `invoke bgp.status`."""
-    _run(BGP_TASKS, name, c, lab=lab, json=json)
+    run_named("bgp", BGP_TASKS, name, c, lab=lab, json=json)
 
 
 @task(help={"edge": "the edge to drain (e.g. edge1)", "lab": LAB_HELP})
@@ -120,8 +123,7 @@ def bgp_by_name(c: Context, name: str, lab: str | None = None, json: bool = Fals
 def down(c: Context, edge: str, lab: str | None = None) -> None:
     """Drain an edge at the routing layer: withdraw all it announces; returns once the router follows."""
     need_root("edge down")
-    name = runtime.resolve_lab(lab)
-    seconds = routing.edge_down(name, edge)
+    seconds = routing.edge_down(runtime.resolve_lab(lab), edge)
     console.print(
         f"{edge} withdrawn: the router stopped using it after {seconds:.2f} s (`invoke edge up {edge}`)"
     )
@@ -132,8 +134,7 @@ def down(c: Context, edge: str, lab: str | None = None) -> None:
 def up(c: Context, edge: str, lab: str | None = None) -> None:
     """Announce a drained edge's prefixes again; returns once the router uses it again."""
     need_root("edge up")
-    name = runtime.resolve_lab(lab)
-    seconds = routing.edge_up(name, edge)
+    seconds = routing.edge_up(runtime.resolve_lab(lab), edge)
     console.print(f"{edge} announced again: the router uses it after {seconds:.2f} s")
 
 
@@ -145,16 +146,10 @@ EDGE_TASKS = {"down": down, "up": up}
     positional=["name", "edge"],
     help={"name": "the task: down or up", "edge": "the edge (e.g. edge1)", "lab": LAB_HELP},
 )
+@user_errors
 def edge_by_name(c: Context, name: str, edge: str, lab: str | None = None) -> None:
     """`invoke edge down|up EDGE`: the spaced form of `invoke edge.down EDGE`."""
-    _run(EDGE_TASKS, name, c, edge=edge, lab=lab)
-
-
-@user_errors
-def _run(tasks: dict, name: str, c: Context, **kwargs: object) -> None:
-    if name not in tasks:
-        raise EdgesimError(Problem(f"task {name}", "does not exist here", f"one of: {', '.join(tasks)}"))
-    tasks[name](c, **kwargs)
+    run_named("edge", EDGE_TASKS, name, c, edge=edge, lab=lab)
 
 
 bgp_ns = Collection("bgp", status, config)

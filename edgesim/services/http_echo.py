@@ -12,6 +12,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from edgesim.services.serving import host_port
+
 
 class EchoServer(ThreadingHTTPServer):
     """Threaded server with a deep accept queue, so a burst of 1,024 connects is not refused."""
@@ -53,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", action="append", required=True, help="address:port (repeatable)")
     args = parser.parse_args(argv)
     handler = make_handler(args.name)
-    servers = []
-    for listen in args.listen:
-        host, port = listen.rsplit(":", 1)
-        servers.append(EchoServer((host, int(port)), handler))
+    servers = [EchoServer(host_port(listen), handler) for listen in args.listen]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

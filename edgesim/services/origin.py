@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
+
+from edgesim.services.serving import host_port, stop_event
 
 CHUNK = 65536
 
@@ -59,14 +60,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 async def serve(listens: list[str]) -> None:
     """Listen on every address until SIGTERM/SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    servers = []
-    for listen in listens:
-        host, port = listen.rsplit(":", 1)
-        servers.append(await asyncio.start_server(handle, host, int(port), reuse_address=True))
+    stop = stop_event()
+    servers = [
+        await asyncio.start_server(handle, *host_port(listen), reuse_address=True) for listen in listens
+    ]
     print(f"origin: serving on {', '.join(listens)}", flush=True)
     await stop.wait()
     for server in servers:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import socket
 import struct
 import sys
 from dataclasses import dataclass
 
+from edgesim.probes.tcpinfo import tcp_info
 from edgesim.services.drain import DrainMonitor
-from edgesim.tcpinfo import tcp_info
+from edgesim.services.serving import host_port, stop_event
 
 CHUNK = 65536
 CHECK_S = 0.25  # how often the drain pace is sampled
@@ -211,15 +211,12 @@ class Connection:
 async def serve(name: str, listens: list[str], settings: Settings) -> None:
     """Accept on every address until SIGTERM/SIGINT, one Connection per client."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     listeners = []
     for listen in listens:
-        host, port = listen.rsplit(":", 1)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, int(port)))
+        sock.bind(host_port(listen))
         sock.listen(1024)
         sock.setblocking(False)
         listeners.append(sock)
@@ -262,9 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-drain", type=int, default=16384, help="minimum drain pace (bytes/s)")
     parser.add_argument("--drain-window", type=float, default=2.0, help="window of the drain check (s)")
     args = parser.parse_args(argv)
-    host, port = args.origin.rsplit(":", 1)
     settings = Settings(
-        origin=(host, int(port)),
+        origin=host_port(args.origin),
         keepidle=args.keepidle,
         keepintvl=args.keepintvl,
         keepcnt=args.keepcnt,

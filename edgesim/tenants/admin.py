@@ -7,7 +7,6 @@ edge's BIRD with `routing: bgp`, as static ECMP routes on the router with `routi
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -19,12 +18,15 @@ from pydantic import ValidationError
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from edgesim import namespaces, routing, runtime
+from edgesim import namespaces, runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.plan import LabPlan, TenancyPlan
+from edgesim.routing import control as routing
+from edgesim.tenants import validate
 from edgesim.tenants.rules import GRAMMAR_HINT, RuleError, parse_rule
 from edgesim.tenants.spec import MAX_TENANT_ID, TenantSpec
 from edgesim.tenants.store import Snapshot, Store, StoreError
+from edgesim.waiting import wait_until
 
 # How often a read-modify-write is retried when another writer changed the record in between.
 WRITE_ATTEMPTS = 5
@@ -128,7 +130,8 @@ def add_rule(lab: str, tenant: str, text: str, position: int | None = None) -> C
         raise EdgesimError(Problem(f"rule {text!r}", str(err), GRAMMAR_HINT)) from None
 
     def insert(snapshot: Snapshot, spec: TenantSpec) -> Change | None:
-        problems = _check_rule_destination(f"rule {text!r}", rule.daddr, spec.prefixes)
+        wording = validate.store_wording(tenant)
+        problems = validate.check_rule_destination(wording, f"rule {text!r}", rule.daddr, spec.prefixes)
         if problems:
             raise EdgesimError(problems)
         rules = list(spec.rules)
@@ -196,49 +199,20 @@ def _update(store: Store, name: str, change: Callable[[Snapshot, TenantSpec], Ch
 
 
 def _check_spec(spec: TenantSpec, tenancy: TenancyPlan, snapshot: Snapshot) -> list[Problem]:
-    where = f"tenant {spec.name}"
-    problems = []
-    pool = IPv4Network(tenancy.prefix_pool)
-    for prefix in spec.prefixes:
-        if not prefix.subnet_of(pool):
-            problems.append(
-                Problem(f"{where}: {prefix}", f"is outside the tenant pool {pool}", "pick a prefix inside it")
-            )
-        for other in snapshot.tenants.values():
-            clash = next((p for p in other.prefixes if p.overlaps(prefix)), None)
-            if clash is not None:
-                problems.append(
-                    Problem(
-                        f"{where}: {prefix}",
-                        f"overlaps {clash} of tenant {other.name}",
-                        "every address belongs to one tenant",
-                    )
-                )
+    wording = validate.store_wording(spec.name)
+    taken = [(p, other.name) for other in snapshot.tenants.values() for p in other.prefixes]
+    problems = validate.check_prefixes(
+        wording, spec.name, spec.prefixes, IPv4Network(tenancy.prefix_pool), taken
+    )
     if spec.site not in IPv4Network(tenancy.site_pool):
         problems.append(
             Problem(
-                f"{where}: site {spec.site}",
+                f"tenant {spec.name}: site {spec.site}",
                 f"is outside {tenancy.site_pool}",
                 "the site router's public address",
             )
         )
-    for text in spec.rules:
-        problems += _check_rule_destination(f"rule {text!r}", parse_rule(text).daddr, spec.prefixes)
-    return problems
-
-
-def _check_rule_destination(
-    where: str, daddr: IPv4Network | None, prefixes: list[IPv4Network]
-) -> list[Problem]:
-    if daddr is None or any(daddr.subnet_of(p) for p in prefixes):
-        return []
-    return [
-        Problem(
-            where,
-            f"destination {daddr} is outside the tenant's prefixes",
-            "a tenant's firewall only sees traffic to them",
-        )
-    ]
+    return problems + validate.check_rules(wording, spec.rules, spec.prefixes)
 
 
 def _validation_problem(where: str, error: Any) -> Problem:
@@ -257,30 +231,42 @@ def _router_hops(plan: LabPlan) -> tuple[str, list[dict[str, Any]]]:
 
 def announce(plan: LabPlan, prefixes: list[IPv4Network]) -> None:
     """Have the router send prefixes to every edge: each edge announces them (BGP), or a static ECMP route."""
-    if plan.routing == "bgp":
-        for edge in plan.nodes_with_role("edge"):
-            routing.announce(plan.lab, edge.name, [str(p) for p in prefixes])
-        return
-    netns, hops = _router_hops(plan)
-    with IPRoute(netns=netns) as ipr:
+
+    def add(ipr: IPRoute, hops: list[dict[str, Any]]) -> None:
         multipath = [{"gateway": h["gateway"], "oif": ipr.link_lookup(ifname=h["ifname"])[0]} for h in hops]
         for prefix in prefixes:
             ipr.route("replace", dst=str(prefix), multipath=multipath)
 
+    _route(plan, prefixes, routing.announce, add)
+
 
 def withdraw(plan: LabPlan, prefixes: list[IPv4Network]) -> None:
     """Stop the router sending prefixes to the edges: withdrawn by every edge (BGP), or the route removed."""
-    if plan.routing == "bgp":
-        for edge in plan.nodes_with_role("edge"):
-            routing.withdraw(plan.lab, edge.name, [str(p) for p in prefixes])
-        return
-    netns, _ = _router_hops(plan)
-    with IPRoute(netns=netns) as ipr:
+
+    def remove(ipr: IPRoute, _hops: list[dict[str, Any]]) -> None:
         for prefix in prefixes:
             try:
                 ipr.route("del", dst=str(prefix))
             except NetlinkError:
                 pass  # already gone
+
+    _route(plan, prefixes, routing.withdraw, remove)
+
+
+def _route(
+    plan: LabPlan,
+    prefixes: list[IPv4Network],
+    bgp: Callable[[str, str, list[str]], object],
+    static: Callable[[IPRoute, list[dict[str, Any]]], None],
+) -> None:
+    """Change what the router sends to the edges: through every edge's BGP, or on the router's own table."""
+    if plan.routing == "bgp":
+        for edge in plan.nodes_with_role("edge"):
+            bgp(plan.lab, edge.name, [str(p) for p in prefixes])
+        return
+    netns, hops = _router_hops(plan)
+    with IPRoute(netns=netns) as ipr:
+        static(ipr, hops)
 
 
 def agent_status(lab: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
@@ -302,19 +288,19 @@ def agent_status(lab: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
 
 def wait_applied(lab: str, revision: int, timeout: float = 10.0) -> float:
     """Wait until every agent has applied at least `revision`; return how long it took."""
-    started = time.monotonic()
-    while True:
-        report = agent_status(lab)
-        if all(s.get("applied", {}).get("revision", 0) >= revision for s in report.values()):
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            behind = {e: s.get("applied", {}).get("revision", s.get("error")) for e, s in report.items()}
-            raise EdgesimError(
-                Problem(
-                    f"lab {lab}", f"agents did not apply revision {revision} within {timeout:.0f} s: {behind}"
-                )
-            )
-        time.sleep(0.05)
+
+    def behind(report: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return {e: s.get("applied", {}).get("revision", s.get("error")) for e, s in report.items()}
+
+    return wait_until(
+        lambda: agent_status(lab),
+        lambda report: all(s.get("applied", {}).get("revision", 0) >= revision for s in report.values()),
+        timeout=timeout,
+        interval=0.05,
+        failure=lambda report: Problem(
+            f"lab {lab}", f"agents did not apply revision {revision} within {timeout:.0f} s: {behind(report)}"
+        ),
+    ).seconds
 
 
 def site_address_of(lab: str, node: str) -> IPv4Address:

@@ -26,6 +26,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from edgesim import namespaces
 from edgesim.errors import EdgesimError
+from edgesim.files import atomic_write_json
 from edgesim.plan.naming import tenant_netns
 from edgesim.state import LabState
 from edgesim.tenants import nft
@@ -170,9 +171,7 @@ class Agent:
             "revision": self.applied.revision,
             "tenants": [t.model_dump(mode="json") for t in self.applied.tenants.values()],
         }
-        tmp = self.cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        tmp.replace(self.cache)
+        atomic_write_json(self.cache, data)
 
     def status(self) -> dict[str, Any]:
         """What the status page shows: store, applied config, GRE and firewall counters per tenant."""

@@ -1,20 +1,22 @@
-"""The tenants' nftables rulesets: rendered as text (pure), applied inside a namespace in one transaction.
+"""The tenants' nftables rulesets: built as nft JSON (pure), applied inside a namespace in one transaction.
 
-Two tables: on each edge, `edgesim_tenants` marks packets to tenant prefixes so that a policy rule routes
-them into the tenant's namespace; in each tenant namespace, `edgesim_tenant` is the tenant's firewall.
-Each table carries a digest of its text as its comment, so applying the same ruleset again is a no-op
-(and its counters keep counting) even across agent restarts.
+Three tables: on each edge, `edgesim_tenants` marks packets to tenant prefixes so that a policy rule routes
+them into the tenant's namespace; in each tenant namespace, `edgesim_tenant` is the tenant's firewall; on a
+customer site router, `edgesim_site` clamps the MSS. Each table's first rule carries a digest of the table's
+content as its comment, so applying the same ruleset again is a no-op (and its counters keep counting) even
+across agent restarts. (A rule comment, not a table comment: nft 1.0.6 neither reads nor lists table
+comments in JSON.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from edgesim import namespaces
-from edgesim.errors import EdgesimError, Problem
+from edgesim import nft
+from edgesim.errors import Problem
 from edgesim.tenants.rules import parse_rule
 from edgesim.tenants.spec import TenantSpec
 
@@ -23,119 +25,109 @@ TENANT_TABLE = "edgesim_tenant"
 SITE_TABLE = "edgesim_site"
 # Named counters of a tenant's firewall: packets accepted, packets dropped, TCP connection attempts seen.
 TENANT_COUNTERS = ("accepted", "dropped", "syn")
-# Clamp the MSS of connection attempts to what the route's MTU leaves: 1476 - 40 behind a GRE tunnel.
-MSS_CLAMP = "tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu"
-# The table's own comment: the first line inside it.
-_COMMENT = re.compile(r'^\s*comment "([0-9a-f]+)"$', re.MULTILINE)
+COUNTER_OF_VERDICT = {"accept": "accepted", "drop": "dropped"}
 
 
-def edge_ruleset(tenants: Iterable[TenantSpec]) -> str:
+@dataclass(frozen=True)
+class Ruleset:
+    """One table as nft JSON commands that replace it whole, and the digest its first rule carries."""
+
+    table: str
+    commands: list[nft.Command]
+    digest: str
+
+
+def edge_ruleset(tenants: Iterable[TenantSpec]) -> Ruleset:
     """The edge's marking table: destination in a tenant's prefixes -> that tenant's mark."""
-    elements = ", ".join(f"{prefix} : {hex(t.mark)}" for t in tenants for prefix in t.prefixes)
+    elements = [[nft.address(prefix), t.mark] for t in tenants for prefix in t.prefixes]
+    marks = {"name": "marks", "type": "ipv4_addr", "map": "mark", "flags": ["interval"]}
     body = [
-        "map marks {",
-        "    type ipv4_addr : mark; flags interval;",
-        *([f"    elements = {{ {elements} }}"] if elements else []),
-        "}",
-        "chain prerouting {",
-        "    type filter hook prerouting priority mangle; policy accept;",
-        "    meta mark set ip daddr map @marks",
-        "}",
+        {"map": {**marks, **({"elem": elements} if elements else {})}},
+        nft.base_chain("prerouting", "prerouting", "mangle", "accept"),
+        nft.rule("prerouting", nft.set_mark({"map": {"key": nft.payload("ip", "daddr"), "data": "@marks"}})),
     ]
-    return _table(EDGE_TABLE, body)
+    return _ruleset(EDGE_TABLE, body)
 
 
-def tenant_ruleset(tenant: TenantSpec) -> str:
+def tenant_ruleset(tenant: TenantSpec) -> Ruleset:
     """The tenant's firewall towards its customer: its rules in order, then drop; stateless, counted."""
     rules = [parse_rule(text) for text in tenant.rules]
     body = [
-        *(f"counter {name} {{ }}" for name in TENANT_COUNTERS),
-        "chain prerouting {",
-        "    type filter hook prerouting priority raw; policy accept;",
+        *({"counter": {"name": name}} for name in TENANT_COUNTERS),
+        nft.base_chain("prerouting", "prerouting", "raw", "accept"),
+        nft.base_chain("forward", "forward", "filter", "drop"),
         # No connection tracking at all: with anycast on both sides, this edge may never see the other
         # direction of a connection, so no verdict may depend on state.
-        "    notrack",
+        nft.rule("prerouting", {"notrack": None}),
         # The GRE program checks this mark: a packet is only tunneled to the site of the tenant it is for.
-        f"    meta mark set {hex(tenant.mark)}",
-        "}",
-        "chain forward {",
-        "    type filter hook forward priority filter; policy drop;",
-        f"    {MSS_CLAMP}",
-        '    tcp flags & (syn | ack) == syn counter name "syn"',
-        *(f'    {rule.nft_matches()} counter name "{rule.verdict}ed" {rule.verdict}' for rule in rules),
-        '    counter name "dropped" drop',
-        "}",
+        nft.rule("prerouting", nft.set_mark(tenant.mark)),
+        nft.rule("forward", *nft.clamp_mss_to_route()),
+        nft.rule("forward", nft.tcp_flags(["syn", "ack"], "syn"), nft.counter("syn")),
+        *(
+            nft.rule(
+                "forward", *r.nft_expr(), nft.counter(COUNTER_OF_VERDICT[r.verdict]), nft.verdict(r.verdict)
+            )
+            for r in rules
+        ),
+        nft.rule("forward", nft.counter("dropped"), nft.verdict("drop")),
     ]
-    return _table(TENANT_TABLE, body)
+    return _ruleset(TENANT_TABLE, body)
 
 
-def site_ruleset() -> str:
+def site_ruleset() -> Ruleset:
     """A customer site router's table: clamp the MSS of connections leaving through the tunnel."""
     body = [
-        "chain forward {",
-        "    type filter hook forward priority filter; policy accept;",
-        f"    {MSS_CLAMP}",
-        "}",
+        nft.base_chain("forward", "forward", "filter", "accept"),
+        nft.rule("forward", *nft.clamp_mss_to_route()),
     ]
-    return _table(SITE_TABLE, body)
+    return _ruleset(SITE_TABLE, body)
 
 
-def _table(name: str, body: list[str]) -> str:
-    """A whole table, replaced atomically: add (so delete cannot fail), delete, add with its content."""
-    digest = hashlib.sha256("\n".join(body).encode()).hexdigest()[:16]
-    lines = [f"table ip {name}", f"delete table ip {name}", f"table ip {name} {{", f'    comment "{digest}"']
-    lines += [f"    {line}" for line in body]
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+def _ruleset(table: str, body: list[nft.Command]) -> Ruleset:
+    """The table's replacing commands, its first rule commented with the digest of the whole body."""
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    first = next(i for i, item in enumerate(body) if "rule" in item)
+    marked = [*body[:first], {"rule": {**body[first]["rule"], "comment": digest}}, *body[first + 1 :]]
+    return Ruleset(table, nft.replace_table(table, marked), digest)
 
 
-def _digest(script: str) -> str:
-    return script.split('comment "', 1)[1].split('"', 1)[0]
-
-
-def _nft(namespace: str, command: str, json_output: bool = False) -> tuple[int, str, str]:
-    import nftables
-
-    # The context opens its netlink socket when created: create and use it inside the namespace.
-    with namespaces.inside(namespace):
-        nft = nftables.Nftables()
-        nft.set_json_output(json_output)
-        return nft.cmd(command)
+def _listing(namespace: str, table: str) -> list[dict] | None:
+    """The table's objects as nft lists them, or None when the table is not there."""
+    found = nft.try_json_cmd(namespace, nft.list_table(table))
+    return None if isinstance(found, str) else found
 
 
 def applied_digest(namespace: str, table: str) -> str | None:
-    """The digest comment of a table in a namespace, or None when the table is not there."""
-    # Text, not JSON: nft 1.0.6 leaves table comments out of its JSON output.
-    rc, output, _ = _nft(namespace, f"list table ip {table}")
-    found = _COMMENT.search(output) if rc == 0 else None
-    return found[1] if found else None
+    """The digest a table in a namespace carries, or None when the table (or its digest) is not there."""
+    rules = (item["rule"] for item in _listing(namespace, table) or [] if "rule" in item)
+    return next((r["comment"] for r in rules if "comment" in r), None)
 
 
-def apply(namespace: str, script: str) -> bool:
+def apply(namespace: str, ruleset: Ruleset) -> bool:
     """Replace a table in one nft transaction unless it already holds this ruleset; whether it changed."""
-    table = script.split("\n", 1)[0].split()[-1]
-    if applied_digest(namespace, table) == _digest(script):
+    if applied_digest(namespace, ruleset.table) == ruleset.digest:
         return False
-    rc, _, error = _nft(namespace, script)
-    if rc != 0:
-        raise EdgesimError(Problem(f"{namespace}: nft", f"the ruleset was refused: {error.strip()}"))
+    nft.json_cmd(
+        namespace,
+        ruleset.commands,
+        lambda error: Problem(f"{namespace}: nft", f"the ruleset was refused: {error}"),
+    )
     return True
 
 
 def counters(namespace: str, table: str = TENANT_TABLE) -> dict[str, int]:
     """Packets of each named counter of a table in a namespace (empty when the table is not there)."""
-    rc, output, _ = _nft(namespace, f"list counters table ip {table}", json_output=True)
-    if rc != 0:
-        return {}
     return {
         item["counter"]["name"]: item["counter"]["packets"]
-        for item in json.loads(output)["nftables"]
+        for item in _listing(namespace, table) or []
         if "counter" in item
     }
 
 
 def remove(namespace: str, table: str) -> None:
-    """Remove a table from a namespace, if it is there."""
-    rc, _, error = _nft(namespace, f"table ip {table}\ndelete table ip {table}\n")
-    if rc != 0:
-        raise EdgesimError(Problem(f"{namespace}: nft", f"cannot remove table {table}: {error.strip()}"))
+    """Remove a table from a namespace, if it is there (a site router's teardown)."""
+    nft.json_cmd(
+        namespace,
+        nft.delete_table(table),
+        lambda error: Problem(f"{namespace}: nft", f"cannot remove table {table}: {error}"),
+    )

@@ -6,16 +6,15 @@ again changes nothing (firewall counters keep counting), and a piece removed by 
 
 from __future__ import annotations
 
-import errno
 import socket
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from edgesim import namespaces
 from edgesim.bpf import loader
+from edgesim.netlink import add_address
 from edgesim.plan.naming import TENANT_IFNAME, netns_name, tenant_edge_ifname, tenant_netns
 from edgesim.tenants import nft
 from edgesim.tenants.gre import GreEndpoint, Route
@@ -170,12 +169,7 @@ class Reconciler:
 def _up(ipr: IPRoute, ifname: str, cidr: str) -> int:
     """Give an interface its address (keeping it when present) and bring it up; return its index."""
     index = ipr.link_lookup(ifname=ifname)[0]
-    address, prefixlen = cidr.split("/")
-    try:
-        ipr.addr("add", index=index, address=address, prefixlen=int(prefixlen))
-    except NetlinkError as err:
-        if err.code != errno.EEXIST:
-            raise
+    add_address(ipr, index, cidr)
     ipr.link("set", index=index, state="up")
     return index
 

@@ -1,4 +1,4 @@
-"""Tenant firewall rules: a small nft-like language, parsed into a Rule and rendered back to nft. Pure.
+"""Tenant firewall rules: a small nft-like language, parsed into a Rule, rendered as nft text and JSON. Pure.
 
 A rule is a sequence of matches and a verdict, first match wins, and what no rule accepts is dropped:
 
@@ -11,9 +11,11 @@ A rule is a sequence of matches and a verdict, first match wins, and what no rul
 from __future__ import annotations
 
 from ipaddress import IPv4Network
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from edgesim import nftexpr as nft
 
 Protocol = Literal["tcp", "udp", "icmp"]
 Verdict = Literal["accept", "drop"]
@@ -58,6 +60,19 @@ class Rule(BaseModel):
         """The rule's matches as nft expressions (empty for a rule that matches everything)."""
         return " ".join(self._matches())
 
+    def nft_expr(self) -> list[dict[str, Any]]:
+        """The rule's matches as nftables JSON expressions, in the order of nft_matches."""
+        found = []
+        for field, net in (("saddr", self.saddr), ("daddr", self.daddr)):
+            if net is not None:
+                found.append(nft.match(nft.payload("ip", field), nft.address(net)))
+        if self.protocol and not (self.sport or self.dport):
+            found.append(nft.match(nft.payload("ip", "protocol"), self.protocol))
+        for field, ports in (("sport", self.sport), ("dport", self.dport)):
+            if ports:
+                found.append(nft.match(nft.payload(str(self.protocol), field), _ports_json(ports)))
+        return found
+
     def _matches(self) -> list[str]:
         parts = []
         if self.saddr is not None:
@@ -81,6 +96,16 @@ def _ports(ports: tuple[PortRange, ...]) -> str:
     if len(ports) == 1:
         return str(ports[0])
     return "{ " + ", ".join(str(p) for p in ports) + " }"
+
+
+def _port_json(port: PortRange) -> object:
+    return port.low if port.low == port.high else {"range": [port.low, port.high]}
+
+
+def _ports_json(ports: tuple[PortRange, ...]) -> object:
+    if len(ports) == 1:
+        return _port_json(ports[0])
+    return {"set": [_port_json(p) for p in ports]}
 
 
 def parse_rule(text: str) -> Rule:

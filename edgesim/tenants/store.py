@@ -12,7 +12,7 @@ import base64
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -28,6 +28,7 @@ ROOT = "/edgesim/"
 TENANTS = ROOT + "tenants/"
 READY_KEY = ROOT + "ready"
 API_PATH = "/v3/"  # etcd >= 3.4; set, so the client does not ask /version first
+_T = TypeVar("_T")
 
 
 class StoreError(Exception):
@@ -52,10 +53,6 @@ def tenant_key(name: str) -> str:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def _unb64(text: str) -> str:
-    return base64.b64decode(text).decode()
 
 
 def _range_end(prefix: str) -> str:
@@ -96,26 +93,32 @@ class Store:
             with namespaces.inside(self.netns):
                 yield
 
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, request: Callable[[Etcd3Client], _T]) -> _T:
+        """One etcd3gw call from the store's namespace, its failures as StoreError."""
         try:
             with self._where():
-                return self._client.post(self._client.get_url(path), json=payload)
+                return request(self._client)
         except (etcd_errors.Etcd3Exception, requests.RequestException, OSError) as err:
             raise StoreError(f"{self.url}: {type(err).__name__}: {err}".strip()) from err
 
     def snapshot(self) -> Snapshot:
         """Every tenant in the store, and the revision they were read at."""
-        result = self._post("/kv/range", {"key": _b64(ROOT), "range_end": _b64(_range_end(ROOT))})
-        snap = Snapshot(revision=int(result["header"]["revision"]), ready=False)
-        for kv in result.get("kvs", []):
-            key = _unb64(kv["key"])
+        # The range is read at the revision the status reports, so records and revision match exactly: the
+        # agents watch from the revision after it and miss nothing.
+        revision = int(self._call(lambda c: c.status())["header"]["revision"])
+        found = self._call(
+            lambda c: c.get(ROOT, metadata=True, range_end=_range_end(ROOT), revision=revision)
+        )
+        snap = Snapshot(revision=revision, ready=False)
+        for value, kv in found:
+            key = kv["key"].decode()
             if key == READY_KEY:
                 snap.ready = True
                 continue
             if not key.startswith(TENANTS):
                 continue
             try:
-                spec = TenantSpec.model_validate_json(_unb64(kv.get("value", "")))
+                spec = TenantSpec.model_validate_json(value.decode())
             except (ValidationError, ValueError) as err:
                 snap.invalid[key] = str(err).splitlines()[0]
                 continue
@@ -128,7 +131,7 @@ class Store:
 
     def _txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]]) -> int | None:
         """Run a transaction; the store's revision after it when it succeeded, None when a compare failed."""
-        result = self._post("/kv/txn", {"compare": compare, "success": success})
+        result = self._call(lambda c: c.transaction({"compare": compare, "success": success}))
         return int(result["header"]["revision"]) if result.get("succeeded") else None
 
     def put_tenant(self, spec: TenantSpec, mod_revision: int | None) -> int | None:

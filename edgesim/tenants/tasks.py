@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json as json_module
 import time
+from collections.abc import Callable
+from typing import Any
 
 from invoke import Collection, Context, Program, task
 from rich.table import Table
@@ -17,6 +19,7 @@ from edgesim import runtime
 from edgesim.errors import EdgesimError
 from edgesim.taskutil import console, need_root, out, user_errors
 from edgesim.tenants import admin
+from edgesim.tenants.store import Snapshot
 
 # How long a change task waits for every edge's agent to apply it before saying which have not.
 APPLY_WAIT_S = 5.0
@@ -58,14 +61,24 @@ def list_(c: Context, lab: str | None = None, json: bool = False) -> None:
             json_module.dumps({"revision": snapshot.revision, "tenants": tenants, "agents": agents})
         )
         return
-    table = Table(title=f"tenants of lab {name} (store revision {snapshot.revision})")
+    out.print(_tenants_table(name, snapshot))
+    out.print(_agents_table(agents))
+
+
+def _tenants_table(lab: str, snapshot: Snapshot) -> Table:
+    """One row per tenant: id, prefixes, site and its numbered firewall rules."""
+    table = Table(title=f"tenants of lab {lab} (store revision {snapshot.revision})")
     for column in ("tenant", "id", "prefixes", "site", "firewall (first match; the rest is dropped)"):
         table.add_column(column)
     for tenant in snapshot.tenants.values():
         rules = "\n".join(f"{i}. {r}" for i, r in enumerate(tenant.rules, start=1)) or "(none: all dropped)"
         prefixes = "\n".join(str(p) for p in tenant.prefixes)
         table.add_row(tenant.name, str(tenant.id), prefixes, str(tenant.site), rules)
-    out.print(table)
+    return table
+
+
+def _agents_table(agents: dict[str, dict[str, Any]]) -> Table:
+    """One row per edge agent: whether it reaches the store, and what it has applied since when."""
     edges = Table(title="edge agents")
     for column in ("edge", "store", "applied revision", "tenants"):
         edges.add_column(column)
@@ -86,7 +99,7 @@ def list_(c: Context, lab: str | None = None, json: bool = False) -> None:
             f"{applied['revision']} ({applied['source']}, {age:.0f} s ago)",
             ", ".join(applied["tenants"]),
         )
-    out.print(edges)
+    return edges
 
 
 @task(
@@ -141,43 +154,47 @@ def rm(c: Context, name: str, lab: str | None = None) -> None:
     _report_applied(lab_name, change.revision)
 
 
+def _rule_help(rule: str, **more: str) -> dict[str, str]:
+    """The help of a rule task's options: the tenant, the rule as `rule` says, and `more`."""
+    return {"tenant": "the tenant whose firewall to change", "rule": rule, **more, "lab": LAB_HELP}
+
+
+def _rule_change(what: str, lab: str | None, change: Callable[[str], admin.Change], done: str) -> None:
+    """Run one firewall change as task `what`, say what it did and how quickly the edges applied it."""
+    need_root(what)
+    lab_name = runtime.resolve_lab(lab)
+    result = change(lab_name)
+    console.print(f"{result.spec.name}: {len(result.spec.rules)} rules; {done}", highlight=False)
+    _report_applied(lab_name, result.revision)
+
+
 @task(
     name="add",
     positional=["tenant", "rule"],
-    help={
-        "tenant": "the tenant whose firewall to change",
-        "rule": "the rule, e.g. 'ip daddr 203.0.113.100 tcp dport 8080 accept' (quote it)",
-        "position": "insert as rule number N (default: last; rules are first-match)",
-        "lab": LAB_HELP,
-    },
+    help=_rule_help(
+        "the rule, e.g. 'ip daddr 203.0.113.100 tcp dport 8080 accept' (quote it)",
+        position="insert as rule number N (default: last; rules are first-match)",
+    ),
 )
 @user_errors
 def rule_add(c: Context, tenant: str, rule: str, position: int | None = None, lab: str | None = None) -> None:
     """Add a firewall rule to a tenant; every edge enforces it as soon as its agent sees the change."""
-    need_root("tenant.rule.add")
-    lab_name = runtime.resolve_lab(lab)
-    change = admin.add_rule(lab_name, tenant, rule, position)
-    console.print(f"{tenant}: {len(change.spec.rules)} rules; added {rule!r}", highlight=False)
-    _report_applied(lab_name, change.revision)
+    _rule_change(
+        "tenant.rule.add", lab, lambda name: admin.add_rule(name, tenant, rule, position), f"added {rule!r}"
+    )
 
 
 @task(
     name="rm",
     positional=["tenant", "rule"],
-    help={
-        "tenant": "the tenant whose firewall to change",
-        "rule": "the rule's text (any spelling of it) or its number in `invoke tenant.list`",
-        "lab": LAB_HELP,
-    },
+    help=_rule_help("the rule's text (any spelling of it) or its number in `invoke tenant.list`"),
 )
 @user_errors
 def rule_rm(c: Context, tenant: str, rule: str, lab: str | None = None) -> None:
     """Remove a firewall rule from a tenant, on every edge."""
-    need_root("tenant.rule.rm")
-    lab_name = runtime.resolve_lab(lab)
-    change = admin.remove_rule(lab_name, tenant, rule)
-    console.print(f"{tenant}: {len(change.spec.rules)} rules; removed {rule!r}", highlight=False)
-    _report_applied(lab_name, change.revision)
+    _rule_change(
+        "tenant.rule.rm", lab, lambda name: admin.remove_rule(name, tenant, rule), f"removed {rule!r}"
+    )
 
 
 rule_ns = Collection("rule", rule_add, rule_rm)

@@ -28,6 +28,7 @@ from edgesim import namespaces
 from edgesim.errors import EdgesimError, Problem
 from edgesim.paths import lab_dir
 from edgesim.plan import LabPlan
+from edgesim.waiting import wait_until
 
 ATTACKER = "attacker"
 # A flood never runs longer than this, nor sends more than this, whatever is asked.
@@ -247,11 +248,13 @@ def launch(
         node.netns, argv, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + seconds
-        while process.poll() is None:
-            if (stop is not None and stop.is_set()) or time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(argv, seconds)
-            time.sleep(0.05)
+        wait_until(
+            lambda: process.poll() is not None or (stop is not None and stop.is_set()),
+            timeout=seconds,
+            interval=0.05,
+        )
+        if process.poll() is None:  # stopped, or out of time before the count
+            raise subprocess.TimeoutExpired(argv, seconds)
     except subprocess.TimeoutExpired:
         # Time is up before the count: stop it the way trafgen expects (it exits cleanly on SIGINT).
         os.killpg(process.pid, signal.SIGINT)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute, netns
 
-from edgesim import setup
+from edgesim import hostsetup as setup
 from edgesim.bpf import loader
 from edgesim.errors import EdgesimError
 

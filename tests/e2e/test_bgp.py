@@ -24,12 +24,13 @@ import nftables
 import pytest
 from pyroute2 import IPRoute
 
-from edgesim import namespaces, routing
+from edgesim import namespaces
 from edgesim.errors import EdgesimError
 from edgesim.lab import REPO_ROOT
 from edgesim.lb import control as lb_control
 from edgesim.plan import LabPlan
 from edgesim.routing import announcements, kernel
+from edgesim.routing import control as routing
 from edgesim.routing.status import bgp_status
 from edgesim.state import LabState
 from edgesim.traffic.http_stream import Request, StreamReport, parse

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from edgesim import namespaces, stackstats
+from edgesim import namespaces
 from edgesim.mitigation import control, store
 from edgesim.mitigation.rules import RULE_ADAPTER
 from edgesim.plan import LabPlan
+from edgesim.probes import stackstats
 from edgesim.traffic import attacks
 from edgesim.traffic.http_probe import ProbeReport, probe_from_node
 from tests.e2e.conftest import E2E_LAB

@@ -12,9 +12,9 @@ from collections import Counter
 import pytest
 
 from edgesim import lab as lab_api
-from edgesim import routing
 from edgesim.lb import control, health
 from edgesim.plan import LabPlan
+from edgesim.routing import control as routing
 from edgesim.state import LabState
 from edgesim.traffic.http_probe import probe_from_node
 from edgesim.traffic.long_lived import Conn, LongLived

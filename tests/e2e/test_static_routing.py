@@ -8,8 +8,9 @@ import pytest
 from rich.console import Console
 
 from edgesim import lab as lab_api
-from edgesim import namespaces, routing
+from edgesim import namespaces
 from edgesim.errors import EdgesimError
+from edgesim.routing import control as routing
 from edgesim.routing import kernel
 from edgesim.traffic.http_probe import probe_from_node
 from tests.conftest import STATIC_LAB, leftovers, require_root

@@ -21,9 +21,9 @@ from edgesim import namespaces
 from edgesim.experiments.tcp_timeouts.path import PathControl
 from edgesim.load import load_topology
 from edgesim.plan import LabPlan, NodePlan
+from edgesim.probes.sockdiag import NamespaceDiagSocket
+from edgesim.probes.tcpinfo import tcp_info
 from edgesim.runtime import DEFAULT_TOPOLOGY
-from edgesim.sockdiag import NamespaceDiagSocket
-from edgesim.tcpinfo import tcp_info
 
 PROXY = load_topology(DEFAULT_TOPOLOGY).proxy
 assert PROXY is not None

@@ -267,7 +267,7 @@ def test_a_rule_added_with_the_cli_is_enforced_on_every_edge_within_2_s(lab: Lab
     assert not tcp_connects(client, ACME_WWW, CLOSED_PORT, timeout=0.5)
     spec = admin.list_tenants(E2E_LAB).tenants["acme"]
     wanted = nft.tenant_ruleset(spec.model_copy(update={"rules": [*spec.rules, RULE_8080]}))
-    digest = wanted.split('comment "', 1)[1].split('"', 1)[0]
+    digest = wanted.digest
     namespaces_ = [tenant_netns(E2E_LAB, edge, "acme") for edge in edges(lab)]
     store = admin.store_for(E2E_LAB)
     revision = store.snapshot().revision

@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim",
             "edgesim.errors",
             "edgesim.paths",
+            "edgesim.files",  # atomic writes
+            "edgesim.waiting",  # wait_until
             # The feature registry: names only; each layer loads the part of its own layer by name.
             "edgesim.features",
             # Packages whose __init__ is a docstring only: importing one of their modules runs nothing more.
@@ -43,11 +45,13 @@ LAYERS: list[tuple[str, list[str]]] = [
         "model",
         [
             "edgesim.fields",
+            "edgesim.nftexpr",  # nftables' JSON form, built (pure); edgesim.nft runs it
             "edgesim.model",
             "edgesim.load",
             # Features' topology sections and their pure constants and math.
             "edgesim.proxy.section",
             "edgesim.tenants.section",
+            "edgesim.tenants.validate",
             "edgesim.mitigation.rules",
             "edgesim.mitigation.layout",
             "edgesim.tenants.spec",
@@ -62,16 +66,17 @@ LAYERS: list[tuple[str, list[str]]] = [
         [
             "edgesim.namespaces",
             "edgesim.netlink",
+            "edgesim.nft",
+            "edgesim.offload",
+            "edgesim.probes",
+            "edgesim.probes.*",
             "edgesim.bpf.*",
             "edgesim.state",
             "edgesim.runtime",
             "edgesim.backends",
             "edgesim.backends.*",
-            "edgesim.sockdiag",
-            "edgesim.tcpinfo",
-            "edgesim.stackstats",
             "edgesim.supervisor",
-            "edgesim.setup",  # host prerequisites: packages, Ansible, a bcc probe
+            "edgesim.hostsetup",  # host prerequisites: packages, Ansible, a bcc probe
         ],
     ),
     (
@@ -109,7 +114,17 @@ LAYERS: list[tuple[str, list[str]]] = [
     ),
     ("feature hooks", ["edgesim.hooks", "edgesim.*.hooks"]),
     ("lab", ["edgesim.lab", "edgesim.traffic.*", "edgesim.experiments.*"]),
-    ("tasks", ["edgesim.tasks", "edgesim.*.tasks", "edgesim.taskutil", "edgesim.cli", "edgesim.__main__"]),
+    (
+        "tasks",
+        [
+            "edgesim.tasks",
+            "edgesim.*.tasks",
+            "edgesim.taskutil",
+            "edgesim.spaced",
+            "edgesim.cli",
+            "edgesim.__main__",
+        ],
+    ),
 ]
 
 # Upward imports that exist today and are being removed in files that are not this test's to change. Each

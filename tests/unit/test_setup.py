@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgesim import setup
+from edgesim import hostsetup as setup
 from edgesim.bpf import loader
 from edgesim.errors import EdgesimError
 

@@ -108,14 +108,61 @@ def test_names_and_addresses_derived_from_a_tenant() -> None:
     assert veth_addresses(IPv4Network("198.18.2.0/24"), 127)[1] == IPv4Address("198.18.2.255")
 
 
+def added(ruleset: nft.Ruleset, kind: str) -> list[dict]:
+    """The objects of one kind (chain, rule, map, counter) a ruleset adds."""
+    return [c["add"][kind] for c in ruleset.commands if kind in c.get("add", {})]
+
+
+def exprs(ruleset: nft.Ruleset, chain: str) -> list[list[dict]]:
+    """The expressions of each rule of a chain, in order."""
+    return [r["expr"] for r in added(ruleset, "rule") if r["chain"] == chain]
+
+
+def keys(value: object) -> set[str]:
+    """Every key anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys(v)}
+    return set()
+
+
 def test_tenant_ruleset_is_stateless_counted_and_clamps_the_mss() -> None:
-    text = nft.tenant_ruleset(spec())
-    assert "ct " not in text, "no connection state: the other direction may go through another edge"
-    assert "notrack" in text
-    assert "policy drop;" in text and text.rstrip().endswith('counter name "dropped" drop\n    }\n}')
-    assert "tcp option maxseg size set rt mtu" in text
-    assert 'ip daddr 203.0.113.100 tcp dport 80 counter name "accepted" accept' in text
-    assert "meta mark set 0x10001" in text
+    ruleset = nft.tenant_ruleset(spec())
+    assert "ct" not in keys(ruleset.commands), "no connection state: the other direction may go another edge"
+    assert [{"notrack": None}] in exprs(ruleset, "prerouting")
+    (forward,) = (c for c in added(ruleset, "chain") if c["name"] == "forward")
+    assert forward["policy"] == "drop"
+    assert exprs(ruleset, "forward")[-1] == [{"counter": "dropped"}, {"drop": None}]
+    mss = {
+        "mangle": {
+            "key": {"tcp option": {"name": "maxseg", "field": "size"}},
+            "value": {"rt": {"key": "mtu"}},
+        }
+    }
+    assert any(mss in rule for rule in exprs(ruleset, "forward")), "tcp option maxseg size set rt mtu"
+    accepted = [
+        {
+            "match": {
+                "op": "==",
+                "left": {"payload": {"protocol": "ip", "field": "daddr"}},
+                "right": "203.0.113.100",
+            }
+        },
+        {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}},
+        {"counter": "accepted"},
+        {"accept": None},
+    ]
+    assert accepted in exprs(ruleset, "forward"), (
+        'ip daddr 203.0.113.100 tcp dport 80 counter name "accepted"'
+    )
+    assert [{"mangle": {"key": {"meta": {"key": "mark"}}, "value": 0x10001}}] in exprs(ruleset, "prerouting")
+    assert {c["name"] for c in added(ruleset, "counter")} == {"accepted", "dropped", "syn"}
+
+
+def test_a_drop_rule_counts_into_the_dropped_counter() -> None:
+    ruleset = nft.tenant_ruleset(spec(rules=["tcp dport 22 drop"]))
+    assert exprs(ruleset, "forward")[-2][-2:] == [{"counter": "dropped"}, {"drop": None}]
 
 
 def test_rulesets_carry_a_digest_of_their_content() -> None:
@@ -125,19 +172,27 @@ def test_rulesets_carry_a_digest_of_their_content() -> None:
         nft.tenant_ruleset(spec(rules=[])),
     )
     assert one == same and one != other
-    assert nft._digest(one) != nft._digest(other)
-    assert one.splitlines()[:3] == [
-        "table ip edgesim_tenant",
-        "delete table ip edgesim_tenant",
-        "table ip edgesim_tenant {",
+    assert one.digest != other.digest
+    assert added(one, "rule")[0]["comment"] == one.digest, "the table's first rule carries the digest"
+    table = {"family": "ip", "name": "edgesim_tenant"}
+    assert one.commands[:3] == [
+        {"add": {"table": table}},
+        {"delete": {"table": table}},
+        {"add": {"table": table}},
     ], "one transaction replaces the whole table"
 
 
 def test_edge_ruleset_maps_each_prefix_to_its_tenant_mark() -> None:
-    text = nft.edge_ruleset([spec(), spec(name="globex", id=2, prefixes=["203.0.113.128/25"], rules=[])])
-    assert "203.0.113.0/25 : 0x10001, 203.0.113.128/25 : 0x10002" in text
-    assert "meta mark set ip daddr map @marks" in text
-    assert "elements" not in nft.edge_ruleset([]), "no tenants: an empty map"
+    ruleset = nft.edge_ruleset([spec(), spec(name="globex", id=2, prefixes=["203.0.113.128/25"], rules=[])])
+    (marks,) = added(ruleset, "map")
+    assert (marks["type"], marks["map"], marks["flags"]) == ("ipv4_addr", "mark", ["interval"])
+    assert marks["elem"] == [
+        [{"prefix": {"addr": "203.0.113.0", "len": 25}}, 0x10001],
+        [{"prefix": {"addr": "203.0.113.128", "len": 25}}, 0x10002],
+    ]
+    lookup = {"map": {"key": {"payload": {"protocol": "ip", "field": "daddr"}}, "data": "@marks"}}
+    assert exprs(ruleset, "prerouting") == [[{"mangle": {"key": {"meta": {"key": "mark"}}, "value": lookup}}]]
+    assert "elem" not in added(nft.edge_ruleset([]), "map")[0], "no tenants: an empty map"
 
 
 TENANT_LAB = """

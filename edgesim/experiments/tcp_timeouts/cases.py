@@ -176,20 +176,45 @@ def _set_client_options(sock: socket.socket, params: dict[str, Value]) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, int(params["SO_SNDBUF"]))
 
 
-class SynSent(Case):
+class _Handshake(Case):
+    """A case whose socket retransmits one handshake packet until it gives up: counted after the first."""
+
+    sender = ""  # the direction the packet goes, c>s or s>c
+    kind = ""  # its kind in the capture
+    what = ""  # its name in the prediction's wording
+    errno: str | None = None  # what the application sees when the socket dies
+
+    def _schedule(self, params: dict[str, Value]) -> predict.Schedule:
+        raise NotImplementedError
+
+    def budget_s(self, params: dict[str, Value]) -> float:
+        """The predicted death."""
+        return self._schedule(params).death or 0.0
+
+    def _expected(self, params: dict[str, Value], packets: list[Packet], basis: str) -> Expected:
+        """The schedule placed at the first packet, counting its retransmissions."""
+        first = _anchor(_first(packets, self.sender, self.kind), self.what)
+        return Expected(self._schedule(params), first, self.errno, f"{self.what} retransmissions", basis)
+
+    def _predicted_count(self, exp: Expected) -> int:
+        return exp.schedule.retransmissions
+
+    def counted(self, ctx: CaseContext, packets: list[Packet]) -> int:
+        """The packets after the first."""
+        return max(_count(packets, self.sender, (self.kind,)) - 1, 0)
+
+
+class SynSent(_Handshake):
     """1. connect() to a peer whose path drops every SYN: SYN retransmissions until the budget runs out."""
 
     family = "SYN-SENT"
+    sender, kind, what, errno = "c>s", "syn", "SYN", ETIMEDOUT
 
     def _schedule(self, params: dict[str, Value]) -> predict.Schedule:
         retries = int(params.get("TCP_SYNCNT") or params["tcp_syn_retries"])
         return predict.syn_sent(
             retries, int(params.get("tcp_syn_linear_timeouts", 0)), _user_timeout_s(params), _rto_max(params)
         )
-
-    def budget_s(self, params: dict[str, Value]) -> float:
-        """The predicted death."""
-        return self._schedule(params).death or 0.0
 
     def run(self, ctx: CaseContext) -> None:
         """Cut the path, then connect."""
@@ -214,26 +239,14 @@ class SynSent(Case):
             f"SYN timer from 1 s; {source}={retries} + tcp_syn_linear_timeouts={linear} retransmissions "
             f"at most, the first {linear} 1 s apart, then doubling; gives up at the first timer past {budget}"
         )
-        return Expected(
-            self._schedule(params),
-            _anchor(_first(packets, "c>s", "syn"), "SYN"),
-            ETIMEDOUT,
-            "SYN retransmissions",
-            basis,
-        )
-
-    def _predicted_count(self, exp: Expected) -> int:
-        return exp.schedule.retransmissions
-
-    def counted(self, ctx: CaseContext, packets: list[Packet]) -> int:
-        """SYNs after the first."""
-        return max(_count(packets, "c>s", ("syn",)) - 1, 0)
+        return self._expected(params, packets, basis)
 
 
-class SynRecv(Case):
+class SynRecv(_Handshake):
     """2. A request socket (SYN-RECV) whose SYN-ACKs go unanswered, with or without TCP_DEFER_ACCEPT."""
 
     family = "SYN-RECV"
+    sender, kind, what = "s>c", "syn-ack", "SYN-ACK"
 
     def _defer(self, params: dict[str, Value]) -> int:
         return predict.secs_to_retrans(int(params.get("TCP_DEFER_ACCEPT", 0)))
@@ -241,10 +254,6 @@ class SynRecv(Case):
     def _schedule(self, params: dict[str, Value]) -> predict.Schedule:
         defer = self._defer(params)
         return predict.syn_recv(int(params["tcp_synack_retries"]), defer, acked=defer > 0)
-
-    def budget_s(self, params: dict[str, Value]) -> float:
-        """The predicted death of the request socket."""
-        return self._schedule(params).death or 0.0
 
     def run(self, ctx: CaseContext) -> None:
         """Without defer: the SYN-ACKs are dropped and the client vanishes after its SYN.
@@ -295,20 +304,7 @@ class SynRecv(Case):
                 f"the bare ACK is dropped, no SYN-ACK is resent before round {defer}, "
                 "the request lives until both limits pass"
             )
-        return Expected(
-            self._schedule(params),
-            _anchor(_first(packets, "s>c", "syn-ack"), "SYN-ACK"),
-            None,
-            "SYN-ACK retransmissions",
-            basis,
-        )
-
-    def _predicted_count(self, exp: Expected) -> int:
-        return exp.schedule.retransmissions
-
-    def counted(self, ctx: CaseContext, packets: list[Packet]) -> int:
-        """SYN-ACKs after the first."""
-        return max(_count(packets, "s>c", ("syn-ack",)) - 1, 0)
+        return self._expected(params, packets, basis)
 
 
 class Idle(Case):
@@ -568,20 +564,18 @@ CASES: list[Case] = [
         "idle connection, path cut, keepalive 2 s idle + 1 s x 3 probes",
         {"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 2, "TCP_KEEPINTVL": 1, "TCP_KEEPCNT": 3},
     ),
-    Idle(
-        "keepalive-uto-small",
-        "keepalive 1 s + 5 s x 3 with TCP_USER_TIMEOUT 3 s, smaller than the first probe interval",
-        {**KEEPALIVE_SHORT, "TCP_USER_TIMEOUT": 3000},
-    ),
-    Idle(
-        "keepalive-uto-between",
-        "keepalive 1 s + 5 s x 3 with TCP_USER_TIMEOUT 7.5 s, between two probes",
-        {**KEEPALIVE_SHORT, "TCP_USER_TIMEOUT": 7500},
-    ),
-    Idle(
-        "keepalive-uto-large",
-        "keepalive 1 s + 5 s x 3 with TCP_USER_TIMEOUT 20 s, beyond the last probe",
-        {**KEEPALIVE_SHORT, "TCP_USER_TIMEOUT": 20000},
+    # TCP_USER_TIMEOUT against keepalive 1 s + 5 s x 3: before the first probe, between two, after the last.
+    *(
+        Idle(
+            f"keepalive-uto-{name}",
+            f"keepalive 1 s + 5 s x 3 with TCP_USER_TIMEOUT {timeout_ms / 1000:g} s, {where}",
+            {**KEEPALIVE_SHORT, "TCP_USER_TIMEOUT": timeout_ms},
+        )
+        for name, timeout_ms, where in (
+            ("small", 3000, "smaller than the first probe interval"),
+            ("between", 7500, "between two probes"),
+            ("large", 20000, "beyond the last probe"),
+        )
     ),
     Busy("busy-retries2", "data in flight, path cut, tcp_retries2=2", {"tcp_retries2": 2, "payload": 1000}),
     Busy(

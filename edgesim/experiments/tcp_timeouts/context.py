@@ -16,6 +16,7 @@ from edgesim.experiments.tcp_timeouts.path import PathControl
 from edgesim.experiments.tcp_timeouts.records import AppEvent
 from edgesim.experiments.tcp_timeouts.sampler import Sampler, SocketState
 from edgesim.plan import LabPlan, NodePlan
+from edgesim.waiting import wait_until
 
 POLL_S = 0.005
 
@@ -149,13 +150,13 @@ class CaseContext:
         self, sampler: Sampler, test: Callable[[SocketState], bool], timeout: float
     ) -> SocketState | None:
         """Poll a node's sockets until one passes `test`; None on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for state in sampler.query():
-                if test(state):
-                    return state
-            time.sleep(POLL_S)
-        return None
+        waited = wait_until(
+            lambda: next((state for state in sampler.query() if test(state)), None),
+            lambda state: state is not None,
+            timeout=timeout,
+            interval=POLL_S,
+        )
+        return waited.value
 
     def sysctls(self, values: dict[str, int]) -> None:
         """Write TCP sysctls on both nodes of the pair."""

@@ -19,7 +19,7 @@ from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.experiments.tcp_timeouts import kernel
 from edgesim.experiments.tcp_timeouts.cases import CASES, CASES_BY_NAME, Case
-from edgesim.experiments.tcp_timeouts.context import CaseContext, Pair, pairs_of
+from edgesim.experiments.tcp_timeouts.context import CaseContext, Death, Pair, pairs_of
 from edgesim.experiments.tcp_timeouts.params import SYSCTLS, Value, resolve, unused
 from edgesim.experiments.tcp_timeouts.records import CaseResult, Prediction
 
@@ -104,6 +104,24 @@ def run(
         lab_api.down(lab, console=console, quiet=True)
 
 
+NO_PREDICTION = Prediction(
+    died_at_s=None, low_s=None, high_s=None, errno=None, count=0, count_kind="", sends_s=[], basis=""
+)
+
+
+def _death_ok(death: Death | None, prediction: Prediction) -> bool:
+    """Died within the predicted window with the predicted errno; or lives, as predicted."""
+    if prediction.died_at_s is None:
+        return death is None
+    return (
+        death is not None
+        and prediction.low_s is not None
+        and prediction.high_s is not None
+        and prediction.low_s <= death.t_s <= prediction.high_s
+        and death.errno == prediction.errno
+    )
+
+
 def run_case(
     case: Case, pair: Pair, params: dict[str, Value], baseline: dict[str, int], index: int, hz: int | None
 ) -> CaseResult:
@@ -129,10 +147,7 @@ def run_case(
         [*(ctx.client.samples if ctx.client else []), *(ctx.server.samples if ctx.server else [])],
         key=lambda s: s.t_s,
     )
-    prediction = Prediction(
-        died_at_s=None, low_s=None, high_s=None, errno=None, count=0, count_kind="", sends_s=[], basis=""
-    )
-    count = 0
+    prediction, count = NO_PREDICTION, 0
     if error is None:
         try:
             prediction = case.prediction(ctx, packets, hz)
@@ -140,16 +155,6 @@ def run_case(
         except Exception as err:
             error = f"{type(err).__name__}: {err}"
     death = ctx.death
-    if prediction.died_at_s is None:
-        death_ok = death is None
-    else:
-        death_ok = (
-            death is not None
-            and prediction.low_s is not None
-            and prediction.high_s is not None
-            and prediction.low_s <= death.t_s <= prediction.high_s
-            and death.errno == prediction.errno
-        )
     return CaseResult(
         name=case.name,
         description=case.description,
@@ -163,7 +168,7 @@ def run_case(
         timers=timers,
         events=ctx.events,
         prediction=prediction,
-        death_ok=error is None and death_ok,
+        death_ok=error is None and _death_ok(death, prediction),
         count_ok=error is None and count == prediction.count,
         notes=[f"kernel {kernel.release()}, HZ={hz or 'unknown'}", f"pair c{pair.name}/s{pair.name}"],
         error=error,

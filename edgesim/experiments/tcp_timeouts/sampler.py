@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgesim.experiments.tcp_timeouts.records import TimerSample
-from edgesim.sockdiag import NamespaceDiagSocket
+from edgesim.probes.sockdiag import NamespaceDiagSocket
 
 TIMERS = {0: "off", 1: "on", 2: "keepalive", 3: "timewait", 4: "persist"}
 STATES = {
