@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from edgesim import namespaces, runtime
+from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.plan import LabPlan, TenancyPlan
 from edgesim.routing import control as routing
@@ -272,13 +272,14 @@ def _route(
 def agent_status(lab: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
     """Each edge agent's /status, or {"error": why} for an agent that does not answer."""
     plan = runtime.running_plan(lab)
+    backend = runtime.backend(lab)
     report: dict[str, dict[str, Any]] = {}
     for edge in plan.nodes_with_role("edge"):
         agent = next((s for s in edge.services if s.name == "tenants"), None)
         if agent is None:
             continue
         try:
-            with namespaces.inside(edge.netns):
+            with backend.enter(edge):
                 with urllib.request.urlopen(f"http://{agent.listens[0]}/status", timeout=timeout) as answer:
                     report[edge.name] = json.loads(answer.read())
         except (OSError, urllib.error.URLError, ValueError) as err:

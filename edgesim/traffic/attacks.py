@@ -19,15 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from pyroute2 import IPRoute
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw, raw
 
-from edgesim import namespaces
+from edgesim import runtime
+from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
 from edgesim.paths import lab_dir
-from edgesim.plan import LabPlan
+from edgesim.plan import LabPlan, NodePlan
 from edgesim.waiting import wait_until
 
 ATTACKER = "attacker"
@@ -192,14 +192,14 @@ def target_of(plan: LabPlan, vip: str | None = None) -> Target:
             Problem("nodes", f"lab {plan.lab} has no '{ATTACKER}' host", "add one to the topology")
         )
     uplink = next(i for i in node.interfaces if i.name == node.uplink)
-    with IPRoute(netns=plan.nodes[uplink.peer_node].netns) as ipr:
+    with runtime.backend(plan.lab).netlink(plan.nodes[uplink.peer_node]) as ipr:
         (link,) = ipr.get_links(ipr.link_lookup(ifname=uplink.peer_ifname)[0])
         mac = link.get("IFLA_ADDRESS")
     return Target(IPv4Address(vip or plan.vips[0]), mac, IPv4Address(uplink.address.split("/")[0]))
 
 
-def _tx_packets(netns: str, ifname: str) -> int:
-    with IPRoute(netns=netns) as ipr:
+def _tx_packets(backend: Backend, node: NodePlan, ifname: str) -> int:
+    with backend.netlink(node) as ipr:
         (link,) = ipr.get_links(ipr.link_lookup(ifname=ifname)[0])
         return link.get("IFLA_STATS64")["tx_packets"]
 
@@ -240,13 +240,12 @@ def launch(
     ]
     if pps:
         argv += ["--rate", f"{pps}pps"]
-    before = _tx_packets(node.netns, node.uplink)
+    backend = runtime.backend(plan.lab)
+    before = _tx_packets(backend, node, node.uplink)
     started = time.time()
     errors = tempfile.TemporaryFile()
     # Its own process group: trafgen forks a sender per CPU, and all of them must stop together.
-    process = namespaces.popen_in(
-        node.netns, argv, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
-    )
+    process = backend.popen(node, argv, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
     try:
         wait_until(
             lambda: process.poll() is not None or (stop is not None and stop.is_set()),
@@ -271,5 +270,5 @@ def launch(
         error = errors.read().decode(errors="replace").strip()
     if process.returncode not in (0, -signal.SIGINT, -signal.SIGKILL, 130):
         raise EdgesimError(Problem("trafgen", f"failed with {process.returncode}: {error[-300:]}"))
-    sent = _tx_packets(node.netns, node.uplink) - before
+    sent = _tx_packets(backend, node, node.uplink) - before
     return AttackReport(kind, sent, ended - started, started, ended)
