@@ -108,6 +108,60 @@ def rules_restored(lab: LabPlan) -> Iterator[None]:
     control.reload_all(E2E_LAB)
 
 
+def client2_answers(lab: LabPlan) -> bool:
+    """One quick TCP connection from client2 to the VIP."""
+    try:
+        with namespaces.inside(lab.nodes["client2"].netns):
+            sock = socket.create_connection((lab.vips[0], 80), timeout=0.3)
+        sock.close()
+        return True
+    except OSError:
+        return False
+
+
+def seconds_until(condition, limit: float = 5.0) -> float:
+    """Seconds until `condition` holds (polled every 50 ms), failing after `limit`."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < limit, "the change never took effect"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+# The run-time rule change goes first: it claims that changing a rule leaves other traffic untouched, and
+# after the unprotected floods below (test_without_the_rule_*) the edges still hold thousands of half-open
+# handshakes for a minute; measured there, 2 to 5 of its 1,500 connections timed out in most full runs, on
+# the code before the architecture change as well (a flood's after-effect, not the rule change's).
+def test_rule_added_and_removed_at_run_time_within_a_second(lab: LabPlan, rules_restored) -> None:
+    address = lab.nodes["client2"].interfaces[0].address.split("/")[0]
+    other_traffic: list[ProbeReport] = []
+    background = threading.Thread(
+        target=lambda: other_traffic.append(
+            probe_from_node(E2E_LAB, "client1", f"{lab.vips[0]}:80", 1500, 8, hold=False)
+        )
+    )
+    assert client2_answers(lab)
+    background.start()
+    rule = RULE_ADAPTER.validate_python(
+        {"kind": "drop_src", "prefix": f"{address}/32", "name": "block-client2"}
+    )
+    started = time.monotonic()
+    control.add(E2E_LAB, rule)
+    seconds_until(lambda: not client2_answers(lab))
+    blocked_after = time.monotonic() - started
+    time.sleep(0.5)
+    started = time.monotonic()
+    control.delete(E2E_LAB, "block-client2")
+    seconds_until(lambda: client2_answers(lab))
+    restored_after = time.monotonic() - started
+    background.join()
+    assert blocked_after <= 1.0, f"blocking took {blocked_after:.2f} s"
+    assert restored_after <= 1.0, f"unblocking took {restored_after:.2f} s"
+    assert other_traffic, "client1's load did not report"
+    errors = [f.error for f in other_traffic[0].fetches if f.error]
+    assert errors == [], f"client1's traffic must not notice: {errors[:3]}"
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
 def test_attack_is_stopped_in_xdp_while_clients_are_served(lab: LabPlan, case: Case, rules_restored) -> None:
     before = control.stats(E2E_LAB)
@@ -173,53 +227,3 @@ def test_without_the_rule_the_attack_reaches_the_stack(lab: LabPlan, case: Case,
     )
     assert reached >= 0.2 * report.packets, f"only {reached} of {report.packets} packets passed XDP"
     assert in_stack >= 0.1 * report.packets, f"{case.stack_counter} moved by only {in_stack}"
-
-
-def client2_answers(lab: LabPlan) -> bool:
-    """One quick TCP connection from client2 to the VIP."""
-    try:
-        with namespaces.inside(lab.nodes["client2"].netns):
-            sock = socket.create_connection((lab.vips[0], 80), timeout=0.3)
-        sock.close()
-        return True
-    except OSError:
-        return False
-
-
-def seconds_until(condition, limit: float = 5.0) -> float:
-    """Seconds until `condition` holds (polled every 50 ms), failing after `limit`."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < limit, "the change never took effect"
-        time.sleep(0.05)
-    return time.monotonic() - started
-
-
-def test_rule_added_and_removed_at_run_time_within_a_second(lab: LabPlan, rules_restored) -> None:
-    address = lab.nodes["client2"].interfaces[0].address.split("/")[0]
-    other_traffic: list[ProbeReport] = []
-    background = threading.Thread(
-        target=lambda: other_traffic.append(
-            probe_from_node(E2E_LAB, "client1", f"{lab.vips[0]}:80", 1500, 8, hold=False)
-        )
-    )
-    assert client2_answers(lab)
-    background.start()
-    rule = RULE_ADAPTER.validate_python(
-        {"kind": "drop_src", "prefix": f"{address}/32", "name": "block-client2"}
-    )
-    started = time.monotonic()
-    control.add(E2E_LAB, rule)
-    seconds_until(lambda: not client2_answers(lab))
-    blocked_after = time.monotonic() - started
-    time.sleep(0.5)
-    started = time.monotonic()
-    control.delete(E2E_LAB, "block-client2")
-    seconds_until(lambda: client2_answers(lab))
-    restored_after = time.monotonic() - started
-    background.join()
-    assert blocked_after <= 1.0, f"blocking took {blocked_after:.2f} s"
-    assert restored_after <= 1.0, f"unblocking took {restored_after:.2f} s"
-    assert other_traffic, "client1's load did not report"
-    errors = [f.error for f in other_traffic[0].fetches if f.error]
-    assert errors == [], f"client1's traffic must not notice: {errors[:3]}"
