@@ -97,6 +97,7 @@ class Balancer:
                 "counters": {name: counters[slot][0] for slot, name in layout.COUNTER_SLOTS.items()},
                 "owners": buckets,
                 "mode": self.mode,
+                "health_rounds": self.health.rounds if self.health is not None else 0,
             }
 
     def _live_buckets(self) -> dict[str, int]:

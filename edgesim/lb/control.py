@@ -9,6 +9,7 @@ from typing import Any
 from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.lb import store, table
+from edgesim.lb.health import FAILS_TO_DOWN
 from edgesim.lb.store import LbEdge, LbState
 from edgesim.mitigation import store as mitigation_store
 from edgesim.mitigation.agent import request
@@ -118,7 +119,10 @@ def wait_converged(lab: str, timeout: float) -> None:
 
     def agreed(answers: dict[str, dict[str, Any]]) -> bool:
         generations = {a.get("generation") for a in answers.values()}
-        return len(generations) == 1 and not any(a.get("unhealthy") for a in answers.values())
+        # "No edge failing" means something only once every agent has checked every edge a few times: at
+        # first nothing is marked failing yet, and a slow start can still mark an edge down just after.
+        checked = all(a.get("health_rounds", 0) >= FAILS_TO_DOWN for a in answers.values())
+        return checked and len(generations) == 1 and not any(a.get("unhealthy") for a in answers.values())
 
     wait_until(
         lambda: _each_edge(lab, "lb-stats"),

@@ -79,6 +79,7 @@ class HealthChecker:
         self.probes = {name: Probe(address, port) for name, address in targets}
         self.on_change = on_change
         self.unhealthy: set[str] = set()
+        self.rounds = 0  # checks of every edge done so far: `up` waits for a few before it trusts the table
         self._streak = dict.fromkeys(self.probes, 0)  # > 0: successes in a row, < 0: failures
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lb-health", daemon=True)
@@ -120,6 +121,7 @@ class HealthChecker:
             elif name not in self.unhealthy and self._streak[name] <= -FAILS_TO_DOWN:
                 self.unhealthy.add(name)
                 changed = True
+        self.rounds += 1
         if changed:
             print(f"lb health: failing edges now {sorted(self.unhealthy) or 'none'}", flush=True)
             self.on_change(set(self.unhealthy))
