@@ -21,7 +21,7 @@ from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
 from edgesim.hooks import LabContext, active_hooks, all_hooks
 from edgesim.load import load_topology
-from edgesim.nodes import role_for
+from edgesim.nodes import NodeRole, role_for
 from edgesim.plan import BackplanePlan, LabPlan, NodePlan, build_plan
 from edgesim.readiness import wait_listening
 from edgesim.runtime import DEFAULT_TOPOLOGY
@@ -151,7 +151,11 @@ def _build(ctx: LabContext, digest: str, topology: str, console: Console) -> Non
                 action(item)
                 progress.advance(task)
 
-        stage("namespaces", roles, lambda role: (backend.create_node(role.node), role.prepare()))
+        def create(role: NodeRole) -> None:
+            backend.create_node(role.node)
+            role.prepare()
+
+        stage("namespaces", roles, create)
         stage("links (veth pairs)", plan.links, lambda link: backend.create_link(plan, link))
         stage("bridges", _bridges(plan), lambda bridge: backend.create_bridge(plan, bridge))
         stage("addresses and routes", roles, lambda role: role.configure())

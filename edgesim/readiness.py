@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -30,11 +29,6 @@ def _connect(backend: Backend, node: NodePlan, listen: str, state_dir: Path) -> 
     sock.close()
 
 
-def _ignore(make: Callable[[str], Problem], listen: str, _last: bool) -> Problem:
-    """The failure of one listen address (wait_until hands the last probe's value, which says nothing)."""
-    return make(listen)
-
-
 def wait_listening(
     backend: Backend, node: NodePlan, service: ServicePlan, state_dir: Path, timeout_s: float
 ) -> None:
@@ -49,7 +43,7 @@ def wait_listening(
         except OSError:
             return False
 
-    def failure(listen: str) -> Problem:
+    def failure(listen: str, _answered: bool) -> Problem:
         # No service log means the supervisor never started it: its own log says why.
         source = log if log.exists() else log.parent / "supervisor.log"
         tail = source.read_text()[-600:] if source.exists() else "(no log)"
@@ -62,6 +56,4 @@ def wait_listening(
     for listen in service.listens:
         # One deadline for all of the service's addresses.
         left = max(deadline - time.monotonic(), 0.0)
-        wait_until(
-            partial(answers, listen), timeout=left, interval=POLL_S, failure=partial(_ignore, failure, listen)
-        )
+        wait_until(partial(answers, listen), timeout=left, interval=POLL_S, failure=partial(failure, listen))

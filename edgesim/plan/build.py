@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from edgesim.features import parts
 from edgesim.model import Topology
 from edgesim.plan import roles
@@ -30,7 +32,7 @@ def build_plan(topology: Topology) -> LabPlan:
     return builder.freeze()
 
 
-def _stage(planners: list, stage: str, builder: PlanBuilder) -> None:
+def _stage(planners: list[ModuleType], stage: str, builder: PlanBuilder) -> None:
     for planner in planners:
         hook = getattr(planner, stage, None)
         if hook is not None:

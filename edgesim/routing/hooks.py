@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgesim.hooks import FeatureHooks, LabContext
-from edgesim.plan import LabPlan, NodePlan
+from edgesim.plan import NodePlan
 from edgesim.routing import announcements, kernel
 
 
@@ -11,10 +11,6 @@ class RoutingHooks(FeatureHooks):
     """BGP labs wait for the edges' routes; static labs have theirs from the plan (node roles set them)."""
 
     waits_for = "BGP routes from the edges"
-
-    def active(self, plan: LabPlan) -> bool:
-        """Every lab routes; the hooks below check which way."""
-        return True
 
     def prepare(self, ctx: LabContext) -> None:
         """BIRD reads its configuration when the supervisor starts it, so it must be written first."""
