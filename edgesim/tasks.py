@@ -141,6 +141,40 @@ def plan(c: Context, topology: str = DEFAULT, lab: str | None = None) -> None:
     out.print_json(lab_api.load_plan(topology, lab).model_dump_json())
 
 
+BACKENDS_WITH_FILES = ("containerlab",)
+
+
+@task(
+    help={
+        "backend": "the backend whose file to render: containerlab",
+        "topology": "topology file",
+        "lab": "lab name override",
+        "output": "write the file here instead of printing it",
+    }
+)
+@user_errors
+def render(
+    c: Context,
+    backend: str = "containerlab",
+    topology: str = DEFAULT,
+    lab: str | None = None,
+    output: str | None = None,
+) -> None:
+    """Print the file a backend deploys (containerlab: the lab's `.clab.yml`); needs no root."""
+    if backend not in BACKENDS_WITH_FILES:
+        raise EdgesimError(
+            f"the {backend!r} backend has no file to render", hint=f"one of {', '.join(BACKENDS_WITH_FILES)}"
+        )
+    from edgesim.backends.containerlab.render import NODE_IMAGE, render_text
+
+    text = render_text(lab_api.load_plan(topology, lab), NODE_IMAGE)
+    if output:
+        Path(output).write_text(text)
+        console.print(f"wrote {output}")
+    else:
+        out.print(text, highlight=False, soft_wrap=True, end="")
+
+
 @task(help={"output": "write the schema to this file instead of printing it"})
 @user_errors
 def schema(c: Context, output: str | None = None) -> None:
@@ -196,7 +230,7 @@ def lint(c: Context) -> None:
 
 
 ns = Collection(
-    setup, up, down, status, exec, plan, schema, test, lint, traffic_tasks.attack, traffic_tasks.load
+    setup, up, down, status, exec, plan, render, schema, test, lint, traffic_tasks.attack, traffic_tasks.load
 )
 # Each feature brings its own sub-collections (`invoke <area> <task>`): its `tasks` module's COLLECTIONS.
 for _feature, module in parts("tasks"):
