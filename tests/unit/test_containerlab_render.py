@@ -89,3 +89,4 @@ def test_the_management_network_stays_in_198_19_0_0_16_and_off_dockers_bridge(la
 def test_nodes_have_no_management_interface_and_never_restart_by_themselves() -> None:
     linux = render(plan_of(TOPOLOGIES[0]), NODE_IMAGE)["topology"]["kinds"]["linux"]
     assert linux["network-mode"] == "none" and linux["restart-policy"] == "no"
+    assert "privileged" not in linux and "SYS_RESOURCE" not in linux["cap-add"]

@@ -25,6 +25,7 @@ MGMT_FIRST_LAB_BLOCK = 1
 LAB_LABEL = "edgesim.lab"
 # The node image edgesim builds locally (no registry is reachable); its builder tags every build so.
 NODE_IMAGE = "edgesim-node:local"
+NODE_CAPABILITIES = ("NET_ADMIN", "NET_RAW", "SYS_ADMIN", "BPF", "PERFMON", "IPC_LOCK", "SYS_PTRACE")
 HEADER = "# rendered by edgesim from the lab's plan; deploy with: containerlab deploy -t FILE\n"
 
 
@@ -72,15 +73,19 @@ def render_text(plan: LabPlan, image: str) -> str:
 
 
 def _linux(image: str) -> dict[str, Any]:
-    # Privileged: nodes attach XDP and TC programs, load nftables rulesets and set sysctls in their own
-    # namespaces. No management interface (network-mode none): Docker would give every node a default
-    # route into the host's root namespace, a way out of the lab. The container only sleeps; the lab's
-    # supervisor starts each service inside it.
+    # Nodes attach XDP and TC programs (BPF, PERFMON, SYS_ADMIN for bpffs), load nftables rulesets and set
+    # sysctls in their namespaces (NET_ADMIN), send raw packets (NET_RAW) and lock BPF maps in memory
+    # (IPC_LOCK). Not `privileged`: Docker then asks for every capability it knows, and fails where the
+    # host's bounding set lacks one (this CI's has no CAP_SYS_RESOURCE). Docker's seccomp profile refuses
+    # bpf(2) to containers, hence unconfined. No management interface (network-mode none): Docker would
+    # give every node a default route into the host's root namespace, a way out of the lab. The container
+    # only sleeps; the lab's supervisor starts each service inside it.
     return {
         "image": image,
         "restart-policy": "no",
-        "privileged": True,
         "network-mode": "none",
+        "cap-add": list(NODE_CAPABILITIES),
+        "security-opts": ["seccomp=unconfined", "apparmor=unconfined"],
         "cmd": "sleep infinity",
     }
 
