@@ -52,17 +52,18 @@ def api(lab: str, path: str, params: dict[str, str] | None = None) -> Any:
     return body["data"]
 
 
-def query(lab: str, promql: str) -> list[dict[str, Any]]:
-    """An instant query's result: a list of {metric: labels, value: [time, "value"]} (scalars as one row)."""
-    data = api(lab, "/api/v1/query", {"query": promql})
+def query(lab: str, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+    """An instant query's result (at Unix time `at`, default now): a list of {metric, value: [time, "v"]}."""
+    params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+    data = api(lab, "/api/v1/query", params)
     if data["resultType"] in ("scalar", "string"):
         return [{"metric": {}, "value": data["result"]}]
     return list(data["result"])
 
 
-def values(lab: str, promql: str, by: str) -> dict[str, float]:
+def values(lab: str, promql: str, by: str, at: float | None = None) -> dict[str, float]:
     """An instant vector's values keyed by one label (e.g. `node`)."""
-    return {row["metric"].get(by, ""): float(row["value"][1]) for row in query(lab, promql)}
+    return {row["metric"].get(by, ""): float(row["value"][1]) for row in query(lab, promql, at)}
 
 
 def targets(lab: str) -> list[dict[str, Any]]:

@@ -23,7 +23,6 @@ DROP_KINDS = "drop_src|drop_port|rate_limit|vip_cap|malformed"
 
 QUERIES = {
     "verdicts": f"sum by (node) (rate({VERDICTS}[{WINDOW}]))",
-    "rules": f"sum by (node) (rate({RULES}[{WINDOW}]))",
     "dropped_rules": f'sum by (node) (rate({RULES}{{kind=~"{DROP_KINDS}"}}[{WINDOW}]))',
     "dropped_verdicts": (
         f'sum by (node) (rate({VERDICTS}{{verdict=~"malformed|cookie_ack_bad"}}[{WINDOW}]))'
@@ -46,12 +45,16 @@ def _rate(value: float | None) -> str:
 
 def snapshot(lab: str) -> Group:
     """The dashboard's tables, from one round of queries."""
-    got = {name: client.values(lab, promql, "node") for name, promql in QUERIES.items()}
+    # Every query at one instant, so that the columns add up (a rate's extrapolation moves between scrapes).
+    at = time.time()
+    got = {name: client.values(lab, promql, "node", at) for name, promql in QUERIES.items()}
     edges = [n.name for n in runtime.running_plan(lab).nodes_with_role("edge")]
     columns = ("edge", "in pkt/s", "dropped pkt/s", "XDP cookies/s", "stack cookies/s", "LB forwarded", "BGP")
     table = Table(*columns, title=f"lab {lab}, rates over {WINDOW}")
     for edge in edges:
-        packets = got["verdicts"].get(edge, 0.0) + got["rules"].get(edge, 0.0)
+        # A packet reaches one verdict slot unless a drop rule took it first (other rules count it and
+        # let it on to a verdict: allow_src, syn_cookie).
+        packets = got["verdicts"].get(edge, 0.0) + got["dropped_rules"].get(edge, 0.0)
         dropped = got["dropped_rules"].get(edge, 0.0) + got["dropped_verdicts"].get(edge, 0.0)
         total = got["lb_total"].get(edge)
         share = "-" if not total else f"{100 * got['lb_forwarded'].get(edge, 0.0) / total:.0f} %"
@@ -62,13 +65,13 @@ def snapshot(lab: str) -> Group:
         table.add_row(edge, _rate(packets), _rate(dropped), _rate(got["cookies"].get(edge)),
                       _rate(got["stack_cookies"].get(edge)), share, bgp, style=style)  # fmt: skip
     rules = Table("rule", "kind", "pkt/s (all edges)", title="top mitigation rules")
-    for row in client.query(lab, TOP_RULES):
+    for row in client.query(lab, TOP_RULES, at):
         rules.add_row(
             row["metric"].get("rule", "?"), row["metric"].get("kind", "?"), _rate(float(row["value"][1]))
         )
     tunnels = Table("tenant", "direction", "pkt/s (all edges)", title="tenants' GRE tunnels")
     for row in sorted(
-        client.query(lab, TUNNELS), key=lambda r: (r["metric"]["tenant"], r["metric"]["verdict"])
+        client.query(lab, TUNNELS, at), key=lambda r: (r["metric"]["tenant"], r["metric"]["verdict"])
     ):
         tunnels.add_row(row["metric"]["tenant"], row["metric"]["verdict"], _rate(float(row["value"][1])))
     return Group(table, rules, tunnels)
