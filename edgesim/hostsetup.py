@@ -36,6 +36,8 @@ TOOLS = {
     "etcd": "etcd-server",
     "etcdctl": "etcd-client",
     "bird": "bird2",
+    "prometheus": "prometheus",
+    "dot": "graphviz",
 }
 # Root's tools live in sbin, which a user's PATH (or sudo's secure_path on some systems) may lack.
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")

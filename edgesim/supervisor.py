@@ -30,8 +30,8 @@ MAX_RESTARTS_PER_MINUTE = 5
 class Supervised:
     """One service instance and its restart history."""
 
-    key: str  # "<node>/<service>"
-    node: NodePlan
+    key: str  # "<node>/<service>", or "host/<service>" for a host service
+    node: NodePlan | None  # None: a host service, run in the supervisor's own (root) namespace
     backend: Backend  # the lab's: it starts the process inside the node
     argv: list[str]
     log: str
@@ -44,14 +44,11 @@ class Supervised:
 
 def _start(item: Supervised) -> None:
     with open(item.log, "ab") as log:
-        item.process = item.backend.popen(
-            item.node,
-            item.argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=item.cwd,
-        )
+        options = {"stdout": log, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL, "cwd": item.cwd}
+        if item.node is None:
+            item.process = subprocess.Popen(item.argv, **options)
+        else:
+            item.process = item.backend.popen(item.node, item.argv, **options)
 
 
 def _report(state: LabState, items: list[Supervised]) -> None:
@@ -104,6 +101,19 @@ def supervise(lab: str) -> int:
         )
         for node in plan.nodes.values()
         for svc in node.services
+    ]
+    # Host services (loopback relays into the lab) live in the root namespace: the backend's sweep of the
+    # lab's nodes cannot find them, so they die with the supervisor (see edgesim.metrics.relay).
+    items += [
+        Supervised(
+            key=f"host/{svc.name}",
+            node=None,
+            backend=backend,
+            argv=svc.argv(sys.executable),
+            log=str(state.logs / f"host-{svc.name}.log"),
+            cwd=str(state.dir),
+        )
+        for svc in plan.host_services
     ]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

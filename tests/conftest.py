@@ -40,6 +40,8 @@ def leftovers(lab: str) -> list[str]:
             continue
         if b"edgesim.supervisor" in b" ".join(cmdline) and lab.encode() in cmdline:
             found.append(f"supervisor process {pid_dir.name}")
+        if b"edgesim.metrics.relay" in b" ".join(cmdline) and lab.encode() in cmdline:
+            found.append(f"UI relay process {pid_dir.name}")
         if _is_lab_bird(pid_dir, lab):
             found.append(f"bird process {pid_dir.name}")
     if LabState(lab).exists():

@@ -100,6 +100,13 @@ class Balancer:
                 "health_rounds": self.health.rounds if self.health is not None else 0,
             }
 
+    def counters(self) -> dict[str, Any]:
+        """The counters and the table generation applied, without reading the table back (for metrics)."""
+        with self.lock:
+            counters = read_counters(self.bpf, layout.COUNTER_SLOTS)
+            named = {name: counters[slot][0] for slot, name in layout.COUNTER_SLOTS.items()}
+            return {**self.applied, "counters": named}
+
     def _live_buckets(self) -> dict[str, int]:
         """How many buckets of the live table each edge owns (read back from the map, not recomputed)."""
         config = maps.read_config(self.bpf)

@@ -20,8 +20,11 @@ from typing import Any
 
 from edgesim.bpf import loader
 from edgesim.errors import EdgesimError
+from edgesim.lb import metrics as lb_metrics
 from edgesim.lb.balancer import Balancer
-from edgesim.mitigation import layout, maps, store, synproxy
+from edgesim.metrics import exporter, kernel
+from edgesim.metrics.families import Source
+from edgesim.mitigation import layout, maps, metrics, store, synproxy
 from edgesim.mitigation.rules import RuleSet, SynCookie
 
 # The edge's XDP chain (DoS and L4 LB in one bcc module, sharing their maps).
@@ -104,6 +107,13 @@ class Agent:
             raise EdgesimError("this edge has no L4 load balancer (the lab has no backplane)")
         return self.balancer.stats()
 
+    def metric_sources(self) -> list[Source]:
+        """What the agent serves on /metrics: the DoS and LB maps it owns, and the edge's kernel counters."""
+        sources = [metrics.source(self.stats), kernel.source(self.netns)]
+        if self.balancer is not None:
+            sources.append(lb_metrics.source(self.balancer.counters))
+        return sources
+
     def stop(self) -> None:
         """Detach and remove the synproxy table; the maps go with the process."""
         loader.detach_xdp(self.netns, self.uplink)
@@ -155,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edge", help="this edge's name (with --backplane and --lb: run the L4 LB)")
     parser.add_argument("--backplane", help="the edge's backplane interface")
     parser.add_argument("--lb", type=Path, help="the lab's LB state (JSON)")
+    parser.add_argument("--metrics", help="address:port to serve Prometheus /metrics on")
     args = parser.parse_args(argv)
     balancer = (args.edge, args.backplane, args.lb) if args.edge and args.backplane and args.lb else None
     try:
@@ -164,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xdp agent: {err}", file=sys.stderr, flush=True)
         return 1
     server = serve(agent, args.socket)
+    if args.metrics:
+        exporter.serve(args.metrics, agent.metric_sources())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

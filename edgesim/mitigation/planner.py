@@ -7,6 +7,8 @@ the L4 load balancer behind it (they share maps). Pure.
 from __future__ import annotations
 
 from edgesim.mitigation.rules import build_rule_set
+from edgesim.model import MGMT_NODE
+from edgesim.plan.addressing import host_address
 from edgesim.plan.builder import NodeDraft, PlanBuilder
 from edgesim.plan.naming import (
     BACKPLANE_IFNAME,
@@ -18,6 +20,8 @@ from edgesim.plan.naming import (
 from edgesim.plan.records import BackplanePlan, ServicePlan
 
 XDP_AGENT_MODULE = "edgesim.mitigation.agent"
+# The XDP agent's /metrics, on the edge's management address (ebpf_exporter's port).
+XDP_METRICS_PORT = 9435
 
 
 def plan_nodes(b: PlanBuilder) -> None:
@@ -38,4 +42,11 @@ def _xdp_agent(lab: str, edge: NodeDraft, backplane: BackplanePlan | None) -> Se
     args += ["--socket", sock]
     if backplane is not None:
         args += ["--edge", edge.name, "--backplane", BACKPLANE_IFNAME, "--lb", LB_STATE_FILE]
-    return ServicePlan(name="xdp", module=XDP_AGENT_MODULE, args=args, listens=[f"unix:{sock}"])
+    # With a management network, the agent serves its maps' counters there for the lab's Prometheus.
+    mgmt = next((i for i in edge.interfaces if i.peer_node == MGMT_NODE), None)
+    metrics = f"{host_address(mgmt.address)}:{XDP_METRICS_PORT}" if mgmt is not None else None
+    if metrics is not None:
+        args += ["--metrics", metrics]
+    return ServicePlan(
+        name="xdp", module=XDP_AGENT_MODULE, args=args, listens=[f"unix:{sock}"], metrics=metrics
+    )

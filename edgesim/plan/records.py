@@ -58,6 +58,8 @@ class ServicePlan(Frozen):
     module: str | None  # run as `python -m module args…`; None: `args` is the whole command line
     args: list[str]
     listens: list[str]  # address:port (TCP) or unix:/path it must accept connections on before `up` succeeds
+    # address:port where it serves Prometheus /metrics: the lab's Prometheus scrapes every such service.
+    metrics: str | None = Field(None, exclude_if=_none)
 
     def argv(self, python: str) -> list[str]:
         """The command line to start the service with, given the interpreter for Python modules."""
@@ -84,6 +86,27 @@ class TenancyPlan(Frozen):
     prefix_pool: str  # pools.tenants: tenant prefixes lie inside it
     site_pool: str  # pools.internet: customer site routers' public addresses lie inside it
     veth_pool: str  # the infra /24 whose /31s join each edge to its tenant namespaces
+
+
+class ScrapeTarget(Frozen):
+    """One service's /metrics that the lab's Prometheus scrapes, and the labels it adds to its series."""
+
+    job: str  # the service's name (xdp, tenants, ...)
+    node: str
+    address: str  # address:port, reachable from the node running Prometheus
+
+
+class MetricsPlan(Frozen):
+    """The lab's Prometheus: where it runs, what it scrapes, and the host's loopback forward to its UI."""
+
+    node: str  # the management node
+    listen: str  # address:port inside that node
+    config: str  # files relative to the lab's state directory
+    data: str
+    scrape_interval_s: float
+    targets: list[ScrapeTarget]
+    ui_port: int  # the relay's first choice on the host's 127.0.0.1 (the next free one if taken)
+    ui_record: str  # where the relay writes the address it listens on
 
 
 class BgpPeer(Frozen):
@@ -188,6 +211,9 @@ class LabPlan(Frozen):
     tenancy: TenancyPlan | None = Field(None, exclude_if=_none)
     tenants: list[TenantSpec] = Field(default_factory=list, exclude_if=_empty)
     backplane: BackplanePlan | None = None  # None when the infra pool has no room for it
+    # Processes the supervisor runs in the host's root namespace (only loopback relays: nothing routed).
+    host_services: list[ServicePlan] = Field(default_factory=list, exclude_if=_empty)
+    metrics: MetricsPlan | None = Field(None, exclude_if=_none)  # with a management node only
 
     def namespaces(self) -> list[str]:
         """Every namespace of the lab, in creation order."""

@@ -27,9 +27,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 from edgesim import namespaces
 from edgesim.errors import EdgesimError
 from edgesim.files import atomic_write_json
+from edgesim.metrics import exporter
+from edgesim.metrics.families import Source
 from edgesim.plan.naming import tenant_netns
+from edgesim.routing import metrics as routing_metrics
 from edgesim.state import LabState
-from edgesim.tenants import nft
+from edgesim.tenants import metrics, nft
 from edgesim.tenants.gre import GreEndpoint
 from edgesim.tenants.reconcile import EdgeContext, Reconciler
 from edgesim.tenants.spec import MARK_BASE, TenantSpec
@@ -198,35 +201,27 @@ class Agent:
         }
 
 
-def metrics(status: dict[str, Any]) -> str:
-    """The status as Prometheus text exposition."""
-    edge = status["edge"]
-    lines = [
-        f'edgesim_agent_store_reachable{{edge="{edge}"}} {int(bool(status["store"]["reachable"]))}',
-        f'edgesim_agent_applied_revision{{edge="{edge}"}} {status["applied"]["revision"]}',
-    ]
-    for tenant, verdicts in sorted(status["gre"].items()):
-        for verdict, (packets, size) in sorted(verdicts.items()):
-            labels = f'edge="{edge}",tenant="{tenant}",verdict="{verdict}"'
-            lines.append(f"edgesim_gre_packets_total{{{labels}}} {packets}")
-            lines.append(f"edgesim_gre_bytes_total{{{labels}}} {size}")
-    for tenant, counters in sorted(status["firewall"].items()):
-        for name, packets in sorted(counters.items()):
-            labels = f'edge="{edge}",tenant="{tenant}",counter="{name}"'
-            lines.append(f"edgesim_tenant_firewall_packets_total{{{labels}}} {packets}")
-    return "\n".join(lines) + "\n"
+def metric_sources(agent: Agent) -> list[Source]:
+    """What the agent exports on /metrics: its tenants' GRE and firewall counters, and the edge's BGP."""
+    state = LabState(agent.context.lab)
+    plan = state.plan()
+    sources = [metrics.source(agent.status)]
+    if plan is not None and agent.context.edge in plan.nodes:
+        sources.append(routing_metrics.source(state.dir, plan.nodes[agent.context.edge]))
+    return sources
 
 
 def _serve(agent: Agent, listen: str) -> ThreadingHTTPServer:
     """Serve /status and /metrics on listen (address:port) from a thread."""
 
+    registry = exporter.registry(metric_sources(agent))
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            status = agent.status()
             if self.path == "/status":
-                body, kind = json.dumps(status, indent=2).encode(), "application/json"
+                body, kind = json.dumps(agent.status(), indent=2).encode(), "application/json"
             elif self.path == "/metrics":
-                body, kind = metrics(status).encode(), "text/plain; version=0.0.4"
+                body, kind = exporter.exposition(registry), exporter.CONTENT_TYPE
             else:
                 self.send_error(404, "try /status or /metrics")
                 return

@@ -132,4 +132,6 @@ def _agent_service(lab: str, edge: NodeDraft, tenancy: TenancyPlan) -> ServicePl
         "--veth-pool": tenancy.veth_pool,
     }
     args = [word for option, value in options.items() for word in (option, value)]
-    return ServicePlan(name="tenants", module=TENANT_AGENT_MODULE, args=args, listens=[listen])
+    return ServicePlan(
+        name="tenants", module=TENANT_AGENT_MODULE, args=args, listens=[listen], metrics=listen
+    )

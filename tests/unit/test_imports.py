@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             # Packages whose __init__ is a docstring only: importing one of their modules runs nothing more.
             "edgesim.experiments",
             "edgesim.lb",
+            "edgesim.metrics",
             "edgesim.mitigation",
             "edgesim.proxy",
             "edgesim.services",
@@ -58,9 +59,20 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.tenants.rules",
             "edgesim.lb.layout",
             "edgesim.lb.maglev",
+            "edgesim.metrics.families",  # what a metric family is (pure)
         ],
     ),
-    ("plan", ["edgesim.plan", "edgesim.plan.*", "edgesim.*.planner", "edgesim.routing.bird"]),
+    (
+        "plan",
+        [
+            "edgesim.plan",
+            "edgesim.plan.*",
+            "edgesim.*.planner",
+            "edgesim.routing.bird",
+            "edgesim.metrics.promconfig",  # prometheus.yml from the plan (pure)
+            "edgesim.metrics.graph",  # the topology picture as dot and mermaid (pure)
+        ],
+    ),
     (
         "system",
         [
@@ -88,6 +100,12 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.services.*",
             "edgesim.mitigation.agent",
             "edgesim.tenants.agent",
+            "edgesim.metrics.relay",  # a host service: the loopback forward to the lab's Prometheus
+            # Metrics: every feature's families (read from the maps its agent owns), the exporter, the client.
+            "edgesim.*.metrics",
+            "edgesim.metrics.exporter",
+            "edgesim.metrics.kernel",
+            "edgesim.metrics.client",
             # Feature internals: BPF maps and programs, stores, control APIs, status.
             "edgesim.lb.balancer",
             "edgesim.lb.control",
@@ -113,7 +131,17 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("feature hooks", ["edgesim.hooks", "edgesim.*.hooks"]),
-    ("lab", ["edgesim.lab", "edgesim.traffic.*", "edgesim.experiments.*"]),
+    (
+        "lab",
+        [
+            "edgesim.lab",
+            "edgesim.traffic.*",
+            "edgesim.experiments.*",
+            "edgesim.metrics.capture",  # tshark in a node
+            "edgesim.metrics.live",  # the lab's live state for the picture
+            "edgesim.metrics.watch",  # the live dashboard
+        ],
+    ),
     (
         "tasks",
         [
