@@ -15,17 +15,18 @@ from typing import TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgesim import namespaces, runtime
+from edgesim import guard, locks, namespaces, runtime
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
 from edgesim.hooks import LabContext, active_hooks, all_hooks
 from edgesim.load import load_topology
 from edgesim.nodes import NodeRole, role_for
+from edgesim.paths import lock_file
 from edgesim.plan import BackplanePlan, LabPlan, NodePlan, build_plan
 from edgesim.readiness import wait_listening
 from edgesim.runtime import DEFAULT_TOPOLOGY
-from edgesim.state import LabState
+from edgesim.state import LabState, lab_lock, remove_lock
 from edgesim.waiting import wait_until
 
 T = TypeVar("T")
@@ -100,7 +101,22 @@ def up(
     """Build the lab described by `topology` (idempotent: a running identical lab is left as it is)."""
     console = console or Console(stderr=True)
     started = time.monotonic()
+    if lab is not None:
+        guard.lab_name(lab)
     plan = load_plan(topology, lab)
+    # One writer per lab: a second `up` (or a `down`, a change task) waits here until this one is done.
+    with lab_lock(plan.lab, waiting=lambda text: console.print(f"[yellow]{text}[/]")):
+        try:
+            return _up(plan, topology, backend_name, console, started)
+        finally:
+            if not LabState(
+                plan.lab
+            ).exists():  # failed and cleaned: nothing of the lab stays, its lock neither
+                remove_lock(plan.lab)
+
+
+def _up(plan: LabPlan, topology: str | Path, backend_name: str, console: Console, started: float) -> UpResult:
+    """`up` with the lab's lock held."""
     backend = get_backend(backend_name)
     state = LabState(plan.lab)
     digest = plan_digest(plan, backend_name)
@@ -200,16 +216,18 @@ def stop_service(lab: str, node: str, service: str, timeout: float = 10.0) -> No
     """Stop one supervised service and keep it stopped (the supervisor does not restart it) until started."""
     key = _service_key(lab, node, service)
     state = LabState(lab)
-    state.set_held(key, True)
-    _wait_for_service(state, key, running=False, timeout=timeout)
+    with lab_lock(lab):
+        state.set_held(key, True)
+        _wait_for_service(state, key, running=False, timeout=timeout)
 
 
 def start_service(lab: str, node: str, service: str, timeout: float = 10.0) -> None:
     """Start a service stopped with stop_service again, and wait until it accepts connections."""
     key = _service_key(lab, node, service)
     state = LabState(lab)
-    state.set_held(key, False)
-    _wait_for_service(state, key, running=True, timeout=timeout)
+    with lab_lock(lab):
+        state.set_held(key, False)
+        _wait_for_service(state, key, running=True, timeout=timeout)
     target = runtime.node_plan(lab, node)
     svc = next(s for s in target.services if s.name == service)
     wait_listening(runtime.backend(lab), target, svc, state.dir, READY_TIMEOUT_S)
@@ -259,7 +277,17 @@ def down(
     """Remove everything of the lab: supervisor, processes, nodes (and their links), features' leftovers,
     pins, state. `backend_name` defaults to the one the lab was built with."""
     console = console or Console(stderr=True)
-    state = LabState(lab)
+    state = LabState(lab)  # checks the name: nothing below may see `../..`
+    outermost = not locks.is_held(lock_file(lab))
+    with lab_lock(lab, waiting=lambda text: console.print(f"[yellow]{text}[/]")):
+        removed = _down(lab, state, console, quiet, backend_name)
+        if outermost:
+            remove_lock(lab)
+    return removed
+
+
+def _down(lab: str, state: LabState, console: Console, quiet: bool, backend_name: str | None) -> list[str]:
+    """`down` with the lab's lock held."""
     removed: list[str] = []
     pid = state.supervisor_pid()
     if pid is not None:
@@ -271,8 +299,7 @@ def down(
     for hook in all_hooks():
         removed += hook.teardown(lab)
     pins = BPF_PIN_ROOT / lab
-    if pins.exists():
-        subprocess.run(["rm", "-rf", str(pins)], check=False)
+    if guard.remove_tree(pins, BPF_PIN_ROOT):
         removed.append(f"BPF pins {pins}")
     if state.exists():
         state.remove()

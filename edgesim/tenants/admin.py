@@ -22,6 +22,7 @@ from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.plan import LabPlan, TenancyPlan
 from edgesim.routing import control as routing
+from edgesim.state import changes_lab
 from edgesim.tenants import validate
 from edgesim.tenants.rules import GRAMMAR_HINT, RuleError, parse_rule
 from edgesim.tenants.spec import MAX_TENANT_ID, TenantSpec
@@ -73,6 +74,7 @@ def list_tenants(lab: str) -> Snapshot:
     return _snapshot(store_for(lab))
 
 
+@changes_lab
 def add_tenant(lab: str, name: str, prefixes: list[str], site: str, rules: list[str] | None = None) -> Change:
     """Add a tenant to the store (the agents build it on every edge) and announce its prefixes."""
     plan = runtime.running_plan(lab)
@@ -107,6 +109,7 @@ def add_tenant(lab: str, name: str, prefixes: list[str], site: str, rules: list[
     return Change(spec, revision)
 
 
+@changes_lab
 def remove_tenant(lab: str, name: str) -> Change:
     """Remove a tenant from the store (the agents remove it from every edge) and withdraw its prefixes."""
     plan = runtime.running_plan(lab)
@@ -121,6 +124,7 @@ def remove_tenant(lab: str, name: str) -> Change:
     return change
 
 
+@changes_lab
 def add_rule(lab: str, tenant: str, text: str, position: int | None = None) -> Change:
     """Add a firewall rule to a tenant, at 1-based `position` (default: last, before the final drop)."""
     store = store_for(lab)
@@ -143,6 +147,7 @@ def add_rule(lab: str, tenant: str, text: str, position: int | None = None) -> C
     return _update(store, tenant, insert)
 
 
+@changes_lab
 def remove_rule(lab: str, tenant: str, rule: str) -> Change:
     """Remove a tenant's firewall rule, given as its text (any spelling) or its 1-based number."""
     store = store_for(lab)
