@@ -68,12 +68,18 @@ def inside(path: Path, root: Path) -> Path:
 
 
 def remove_tree(path: Path, root: Path) -> bool:
-    """Remove the directory tree `path` (or a file) if it lies inside `root`; whether anything went."""
-    target = inside(path, root)
-    if Path(path).is_symlink():
-        # The link itself is the lab's; what it points at is not.
-        Path(path).unlink()
+    """Remove the tree (or file) at `path` if it lies inside `root`; whether anything went.
+
+    A symbolic link inside the root is removed itself, never what it points at.
+    """
+    path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise EdgesimError(Problem(str(path), "is not a removable lab path", "name a file or directory"))
+    if path.is_symlink():
+        inside(path.parent / "x", root)  # the link's own directory must be inside the root
+        path.unlink()
         return True
+    target = inside(path, root)
     if not target.exists():
         return False
     if target.is_dir():

@@ -88,8 +88,14 @@ def plan_digest(plan: LabPlan, backend: str) -> str:
 
 
 def load_plan(topology: str | Path = DEFAULT_TOPOLOGY, lab: str | None = None) -> LabPlan:
-    """Load a topology file and plan it."""
-    return build_plan(load_topology(topology, lab=lab))
+    """Load a topology file and plan it (a planning error names the file, like a loading error)."""
+    model = load_topology(topology, lab=lab)
+    try:
+        return build_plan(model)
+    except EdgesimError as err:
+        if err.source:
+            raise
+        raise EdgesimError(err.problems, source=str(topology)) from None
 
 
 def up(

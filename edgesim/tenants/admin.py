@@ -138,13 +138,27 @@ def add_rule(lab: str, tenant: str, text: str, position: int | None = None) -> C
         problems = validate.check_rule_destination(wording, f"rule {text!r}", rule.daddr, spec.prefixes)
         if problems:
             raise EdgesimError(problems)
-        rules = list(spec.rules)
-        if rule.text() in rules:
-            raise EdgesimError(Problem(f"tenant {tenant}", f"already has the rule {rule.text()!r}"))
-        rules.insert(len(rules) if position is None else max(position - 1, 0), rule.text())
+        rules = insert_rule(tenant, spec.rules, rule.text(), position)
         return _put(store, snapshot, spec.model_copy(update={"rules": rules}))
 
     return _update(store, tenant, insert)
+
+
+def insert_rule(tenant: str, rules: list[str], text: str, position: int | None) -> list[str]:
+    """The rules with `text` inserted as number `position` (1-based; None or 0: last), or a clear error."""
+    if text in rules:
+        raise EdgesimError(Problem(f"tenant {tenant}", f"already has the rule {text!r}"))
+    if position is None or position == 0:
+        return [*rules, text]
+    if not isinstance(position, int) or isinstance(position, bool) or not 1 <= position <= len(rules) + 1:
+        raise EdgesimError(
+            Problem(
+                "--position",
+                f"{position!r} is not a rule number of tenant {tenant}",
+                f"it has {len(rules)} rules: give 1-{len(rules) + 1} (or leave it out: last)",
+            )
+        )
+    return [*rules[: position - 1], text, *rules[position - 1 :]]
 
 
 @changes_lab

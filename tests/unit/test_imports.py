@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.nftexpr",  # nftables' JSON form, built (pure); edgesim.nft runs it
             "edgesim.model",
             "edgesim.load",
+            "edgesim.salvage",  # the semantic problems of a file that failed the schema
             # Features' topology sections and their pure constants and math.
             "edgesim.proxy.section",
             "edgesim.tenants.section",
