@@ -90,13 +90,14 @@ def remove_tree(path: Path, root: Path) -> bool:
 
 
 def namespace_name(name: str, prefix: str | None = None) -> str:
-    """`name` if it is a lab namespace name (and starts with `prefix` when given), else an EdgesimError."""
+    """`name` if it is a lab namespace name starting with `prefix` (`<lab>-…-`, a valid lab first), else an
+    EdgesimError."""
     if not isinstance(name, str) or _NAMESPACE.fullmatch(name) is None:
         raise EdgesimError(
             Problem(f"namespace {name!r}", "is not a lab namespace name", "refusing to remove it")
         )
     if prefix is not None and (
-        not prefix.endswith("-") or not is_lab_name(prefix[:-1]) or not name.startswith(prefix)
+        not prefix.endswith("-") or not is_lab_name(prefix.partition("-")[0]) or not name.startswith(prefix)
     ):
         raise EdgesimError(
             Problem(

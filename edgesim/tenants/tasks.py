@@ -43,7 +43,9 @@ def _report_applied(lab: str, revision: int) -> None:
     try:
         took = admin.wait_applied(lab, revision, timeout=APPLY_WAIT_S)
     except EdgesimError as err:
-        console.print(f"[yellow]stored, but not applied everywhere yet:[/] {escape(str(err))}", highlight=False)
+        console.print(
+            f"[yellow]stored, but not applied everywhere yet:[/] {escape(str(err))}", highlight=False
+        )
         return
     console.print(f"applied on every edge in {took:.2f} s (revision {revision})")
 

@@ -20,6 +20,8 @@ from edgesim.errors import EdgesimError
 from edgesim.lab import REPO_ROOT
 from edgesim.load import load_topology
 from edgesim.tenants import agent as tenant_agent
+from tests.conftest import TEST_PREFIX, require_root
+from tests.unit.clirun import run_cli
 
 BAD_NAMES = ["../../etc", "../etc", "/etc", "", "a" * 13, "Pop", "pop-x", "pop/x", ".", "..", "pop\n", "1pop"]
 SMALL = REPO_ROOT / "topology" / "small.yml"
@@ -141,10 +143,11 @@ def test_a_lab_directory_that_is_a_symlink_loses_the_link_not_its_target(tmp_pat
 def test_down_of_a_symlinked_lab_directory_keeps_its_target(tmp_path: Path) -> None:
     # The state directory of a lab pointing at the sentinel (as a hostile user could arrange): down removes
     # the link only. Needs no root: nothing of the lab exists, so the backend finds no namespace.
-    (tmp_path / "state" / "pop").symlink_to(tmp_path / "etc")
-    if os.geteuid() != 0:
-        pytest.skip("down sweeps namespaces, which needs root")
-    lab.down("pop", quiet=True)
+    require_root()
+    name = f"{TEST_PREFIX}sym"  # a lab of this checkout's: down sweeps the namespaces named `<lab>-*`
+    (tmp_path / "state" / name).symlink_to(tmp_path / "etc")
+    lab.down(name, quiet=True)
+    assert not (tmp_path / "state" / name).exists()
     assert sentinel_intact(tmp_path)
 
 
@@ -177,13 +180,6 @@ def test_the_backend_destroys_only_inside_the_lab_prefix(prefix: str) -> None:
     refused(NetnsBackend().destroy, "pop", prefix)
 
 
-def edgesim_cli(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EDGESIM_STATE_ROOT": str(root)}
-    return subprocess.run(
-        [sys.executable, "-m", "edgesim", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True
-    )
-
-
 # Every task taking --lab (the spaced forms reach the same tasks).
 LAB_TASKS = [
     ["down"],
@@ -212,8 +208,8 @@ LAB_TASKS = [
 
 @pytest.mark.parametrize("task", LAB_TASKS, ids=lambda t: t[0])
 def test_every_task_refuses_a_path_as_lab(task: list[str], tmp_path: Path) -> None:
-    result = edgesim_cli(*task, "--lab", "../etc", root=tmp_path / "state")
-    assert result.returncode == 1, result.stdout + result.stderr
+    result = run_cli([*task, "--lab", "../etc"])
+    assert result.code == 1, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [
         "error: --lab: '../etc' is not a valid lab name (hint: lowercase letters and digits, starting with "
         "a letter, at most 12 characters)"
@@ -222,11 +218,24 @@ def test_every_task_refuses_a_path_as_lab(task: list[str], tmp_path: Path) -> No
 
 
 def test_down_of_a_path_deletes_nothing(tmp_path: Path) -> None:
-    """The issue's case: `down --lab ../../etc`, aimed at a sentinel beside a temporary state root."""
+    """The issue's case: `edgesim down --lab ../../etc`, as a user runs it, aimed at a sentinel beside a
+    temporary state root (state/sub/../../etc is the sentinel)."""
     root = tmp_path / "state" / "sub"
     root.mkdir()
-    for name in ("../../etc", "../etc", str(tmp_path / "etc"), ""):
-        result = edgesim_cli("down", "--lab", name, root=root)
-        assert result.returncode == 1, result.stdout + result.stderr
-        assert "is not a valid lab name" in result.stderr and "Traceback" not in result.stderr
+    env = {**os.environ, "EDGESIM_STATE_ROOT": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-m", "edgesim", "down", "--lab", "../../etc"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "error: --lab: '../../etc' is not a valid lab name (hint: lowercase letters and digits, starting "
+        "with a letter, at most 12 characters)"
+    ]
+    assert sentinel_intact(tmp_path)
+    for name in ("../etc", str(tmp_path / "etc"), ""):
+        assert run_cli(["down", "--lab", name]).code == 1
         assert sentinel_intact(tmp_path)
