@@ -24,7 +24,7 @@ from edgesim.plan import LabPlan, TenancyPlan
 from edgesim.routing import control as routing
 from edgesim.state import changes_lab
 from edgesim.tenants import validate
-from edgesim.tenants.rules import GRAMMAR_HINT, RuleError, parse_rule
+from edgesim.tenants.rules import GRAMMAR_HINT, Rule, RuleError, parse_rule
 from edgesim.tenants.spec import MAX_TENANT_ID, TenantSpec
 from edgesim.tenants.store import Snapshot, Store, StoreError
 from edgesim.waiting import wait_until
@@ -127,11 +127,8 @@ def remove_tenant(lab: str, name: str) -> Change:
 @changes_lab
 def add_rule(lab: str, tenant: str, text: str, position: int | None = None) -> Change:
     """Add a firewall rule to a tenant, at 1-based `position` (default: last, before the final drop)."""
+    rule = checked_rule(text)  # before the store: a bad rule is an error whether or not the lab is up
     store = store_for(lab)
-    try:
-        rule = parse_rule(text)
-    except RuleError as err:
-        raise EdgesimError(Problem(f"rule {text!r}", str(err), GRAMMAR_HINT)) from None
 
     def insert(snapshot: Snapshot, spec: TenantSpec) -> Change | None:
         wording = validate.store_wording(tenant)
@@ -142,6 +139,14 @@ def add_rule(lab: str, tenant: str, text: str, position: int | None = None) -> C
         return _put(store, snapshot, spec.model_copy(update={"rules": rules}))
 
     return _update(store, tenant, insert)
+
+
+def checked_rule(text: str) -> Rule:
+    """A rule's text parsed, or a one-line error saying what is wrong with it and how rules are written."""
+    try:
+        return parse_rule(text)
+    except RuleError as err:
+        raise EdgesimError(Problem(f"rule {text!r}", str(err), GRAMMAR_HINT)) from None
 
 
 def insert_rule(tenant: str, rules: list[str], text: str, position: int | None) -> list[str]:

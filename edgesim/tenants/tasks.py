@@ -183,8 +183,11 @@ def _rule_change(what: str, lab: str | None, change: Callable[[str], admin.Chang
 def rule_add(c: Context, tenant: str, rule: str, position: int = 0, lab: str | None = None) -> None:
     """Add a firewall rule to a tenant; every edge enforces it as soon as its agent sees the change."""
     # An int default, so that invoke parses --position as a number (with None it handed over a string).
+    if _help_asked("tenant.rule.add", tenant, rule):
+        return
     if position < 0:
         raise EdgesimError(Problem("--position", f"{position} is not a rule number", "1 or more; 0: last"))
+    admin.checked_rule(rule)
     _rule_change(
         "tenant.rule.add", lab, lambda name: admin.add_rule(name, tenant, rule, position), f"added {rule!r}"
     )
