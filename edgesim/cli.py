@@ -9,13 +9,23 @@ from __future__ import annotations
 import sys
 
 from invoke import Collection, ParseError, Program
+from invoke.exceptions import UnknownFileType
 
 from edgesim import __version__
+from edgesim.errors import one_line
 from edgesim.tasks import ns
 
 
 class EdgesimProgram(Program):
     """invoke's Program, with a bad option value (`--pps many`) a one-line error instead of a traceback."""
+
+    def run(self, argv: list[str] | None = None, exit: bool = True) -> None:
+        """Run the program; a config file invoke cannot read (`-f FILE`) is a one-line error."""
+        try:
+            super().run(argv, exit)
+        except UnknownFileType as err:
+            print(f"error: {one_line(str(err))}", file=sys.stderr)
+            sys.exit(1)
 
     def parse_tasks(self) -> None:
         """Parse the tasks and their options; invoke lets the int()/float() cast's ValueError escape."""

@@ -127,6 +127,13 @@ def parse_topology(text: str, source: str = "<topology>", lab: str | None = None
 
 
 def _yaml_problem(err: yaml.YAMLError) -> Problem:
+    if isinstance(err, yaml.reader.ReaderError):
+        char = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "?")
+        return Problem(
+            f"character {err.position + 1}",
+            f"invalid YAML: unacceptable character #x{char:04x}",
+            "a topology is YAML text; remove control characters",
+        )
     mark = getattr(err, "problem_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
     what = getattr(err, "problem", None) or str(err)
@@ -206,7 +213,12 @@ def _pydantic_problem(error: Any) -> Problem:
         )
     if kind == "missing":
         return Problem(where, "required key is missing", f"add `{loc[-1]}:`")
-    if kind == "literal_error" and loc[-1:] == ("role",) and given in RESERVED_ROLES:
+    if (
+        kind == "literal_error"
+        and loc[-1:] == ("role",)
+        and isinstance(given, str)
+        and given in RESERVED_ROLES
+    ):
         return _reserved_role(where, given)
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")

@@ -44,6 +44,14 @@ def _describe() -> str:
     return f"pid {os.getpid()}: {command}"
 
 
+def same_file(path: Path, fd: int) -> bool:
+    """Whether `fd` is the file at `path` now (not one removed or replaced since it was opened)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
 def _try(path: Path) -> int | None:
     """The fd of `path` locked by us, or None when another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,11 +61,7 @@ def _try(path: Path) -> int | None:
     except BlockingIOError:
         os.close(fd)
         return None
-    try:
-        current = os.stat(path).st_ino
-    except FileNotFoundError:
-        current = -1
-    if current != os.fstat(fd).st_ino:
+    if not same_file(path, fd):
         # Removed (or replaced) by the previous holder after we opened it: this lock guards nothing.
         os.close(fd)
         return _try(path)
