@@ -111,14 +111,18 @@ def up(
         guard.lab_name(lab)
     plan = load_plan(topology, lab)
     # One writer per lab: a second `up` (or a `down`, a change task) waits here until this one is done.
-    with lab_lock(plan.lab, waiting=lambda text: console.print(f"[yellow]{text}[/]")):
+    with lab_lock(plan.lab, waiting=_say(console)):
         try:
             return _up(plan, topology, backend_name, console, started)
         finally:
-            if not LabState(
-                plan.lab
-            ).exists():  # failed and cleaned: nothing of the lab stays, its lock neither
+            # Failed and cleaned up: nothing of the lab stays, its lock file neither.
+            if not LabState(plan.lab).exists():
                 remove_lock(plan.lab)
+
+
+def _say(console: Console) -> Callable[[str], None]:
+    """How a command waiting for the lab's lock tells the user (the text is not markup)."""
+    return lambda text: console.print(text, style="yellow", markup=False, highlight=False)
 
 
 def _up(plan: LabPlan, topology: str | Path, backend_name: str, console: Console, started: float) -> UpResult:
@@ -285,7 +289,7 @@ def down(
     console = console or Console(stderr=True)
     state = LabState(lab)  # checks the name: nothing below may see `../..`
     outermost = not locks.is_held(lock_file(lab))
-    with lab_lock(lab, waiting=lambda text: console.print(f"[yellow]{text}[/]")):
+    with lab_lock(lab, waiting=_say(console)):
         removed = _down(lab, state, console, quiet, backend_name)
         if outermost:
             remove_lock(lab)
