@@ -28,6 +28,7 @@ from edgesim import lab, paths
 from edgesim.errors import EdgesimError
 from edgesim.lab import REPO_ROOT
 from edgesim.tasks import ns
+from edgesim.tenants.rules import RuleError, parse_rule
 from tests.unit.clirun import _tasks, run_cli
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -283,3 +284,77 @@ def test_random_argument_vectors_never_give_a_traceback(argv: list[str], state_r
 def test_the_fuzzed_tasks_are_all_of_them() -> None:
     assert {"up", "down", "status", "attack", "load", "tenant.rule.add", "mitigate.add"} <= set(TASK_WORDS)
     assert len(TASK_WORDS) == len(_tasks(ns)) - len(EXCLUDED_TASKS)
+
+
+# --- tenant firewall rules (from tasks and from topology files) ----------------------------------------
+
+RULE_WORDS = st.sampled_from(
+    [
+        "ip",
+        "saddr",
+        "daddr",
+        "protocol",
+        "tcp",
+        "udp",
+        "icmp",
+        "sport",
+        "dport",
+        "accept",
+        "drop",
+        "{",
+        "}",
+        ",",
+        "80",
+        "20-21",
+        "80,443",
+        "0",
+        "65536",
+        "5-1",
+        "203.0.113.100",
+        "203.0.113.0/25",
+        "1.2.3.4/33",
+        "x",
+    ]
+)
+
+
+@FUZZ
+@given(st.one_of(st.lists(RULE_WORDS, max_size=10).map(" ".join), st.text(max_size=40)))
+def test_rule_text_is_a_rule_or_a_rule_error(text: str) -> None:
+    try:
+        rule = parse_rule(text)
+    except RuleError as err:
+        assert "\n" not in str(err)
+        return
+    assert parse_rule(rule.text()) == rule, "the canonical spelling parses to the same rule"
+
+
+MITIGATION_FIELDS = [
+    "kind",
+    "name",
+    "prefix",
+    "proto",
+    "src_port",
+    "dst_port",
+    "match",
+    "rate",
+    "burst",
+    "vip",
+]
+
+
+@FUZZ
+@given(
+    st.dictionaries(
+        st.sampled_from([*MITIGATION_FIELDS, "port", "ip_options", "fragments"]),
+        st.one_of(SCALARS, st.sampled_from(["drop_src", "drop_port", "rate_limit", "syn_cookie", "vip_cap"])),
+        max_size=6,
+    )
+)
+def test_mitigation_rule_options_are_a_rule_or_one_line_errors(fields: dict[str, Any]) -> None:
+    from edgesim.mitigation import control
+
+    try:
+        control.parse_rule(fields)
+    except EdgesimError as err:
+        assert all("\n" not in line for line in err.lines())
