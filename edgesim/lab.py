@@ -15,18 +15,17 @@ from typing import TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgesim import guard, locks, namespaces, runtime
+from edgesim import guard, namespaces, runtime
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
 from edgesim.hooks import LabContext, active_hooks, all_hooks
 from edgesim.load import load_topology
 from edgesim.nodes import NodeRole, role_for
-from edgesim.paths import lock_file
 from edgesim.plan import BackplanePlan, LabPlan, NodePlan, build_plan
 from edgesim.readiness import wait_listening
 from edgesim.runtime import DEFAULT_TOPOLOGY
-from edgesim.state import LabState, lab_lock, remove_lock
+from edgesim.state import LabState, lab_lock
 from edgesim.waiting import wait_until
 
 T = TypeVar("T")
@@ -112,12 +111,7 @@ def up(
     plan = load_plan(topology, lab)
     # One writer per lab: a second `up` (or a `down`, a change task) waits here until this one is done.
     with lab_lock(plan.lab, waiting=_say(console)):
-        try:
-            return _up(plan, topology, backend_name, console, started)
-        finally:
-            # Failed and cleaned up: nothing of the lab stays, its lock file neither.
-            if not LabState(plan.lab).exists():
-                remove_lock(plan.lab)
+        return _up(plan, topology, backend_name, console, started)
 
 
 def _say(console: Console) -> Callable[[str], None]:
@@ -288,12 +282,8 @@ def down(
     pins, state. `backend_name` defaults to the one the lab was built with."""
     console = console or Console(stderr=True)
     state = LabState(lab)  # checks the name: nothing below may see `../..`
-    outermost = not locks.is_held(lock_file(lab))
-    with lab_lock(lab, waiting=_say(console)):
-        removed = _down(lab, state, console, quiet, backend_name)
-        if outermost:
-            remove_lock(lab)
-    return removed
+    with lab_lock(lab, waiting=_say(console)):  # its lock file goes with the state directory
+        return _down(lab, state, console, quiet, backend_name)
 
 
 def _down(lab: str, state: LabState, console: Console, quiet: bool, backend_name: str | None) -> list[str]:

@@ -136,9 +136,12 @@ def lab_lock(
     """The lab's lock for the block: one command at a time changes a lab (up, down, every change task).
 
     Another command holding it is waited for (saying so once) up to `wait_s`, then an EdgesimError.
-    Nested use in one process (up calls down) is fine.
+    Nested use in one process (up calls down) is fine. When the outermost holder is done and the lab has no
+    state directory (after `down`, a failed `up`, a change asked of a lab that is not up), the lock file
+    goes too: nothing of a lab that is not there stays behind.
     """
     path = lock_file(lab)
+    outermost = not locks.is_held(path)
 
     def tell(holder: str) -> None:
         if waiting is not None:
@@ -155,6 +158,8 @@ def lab_lock(
     try:
         yield
     finally:
+        if outermost and not lab_dir(lab).exists():
+            remove_lock(lab)  # while holding it: a waiter then starts over on a fresh file (see locks)
         locks.release(path)
 
 

@@ -141,3 +141,15 @@ def test_a_second_tenant_agent_refuses_to_start(state_root: Path, capsys: pytest
         first.kill()
         first.wait()
     assert "an agent runs already" in capsys.readouterr().out
+
+
+def test_a_change_asked_of_a_lab_that_is_not_up_leaves_no_lock_file(state_root: Path) -> None:
+    with state.lab_lock("sa1", wait_s=0.0):
+        with state.lab_lock("sa1", wait_s=0.0):
+            pass
+        assert paths.lock_file("sa1").exists(), "held: the file stays while anyone holds it"
+    assert not paths.lock_file("sa1").exists()
+    state.LabState("sa1").logs.mkdir(parents=True)
+    with state.lab_lock("sa1", wait_s=0.0):
+        pass
+    assert paths.lock_file("sa1").exists(), "a lab that is there keeps its lock file"
