@@ -32,6 +32,7 @@ from edgesim.bpf import loader
 from edgesim.plan import LabPlan
 from edgesim.plan.naming import TENANT_IFNAME, tenant_netns
 from edgesim.tenants import admin
+from edgesim.traffic.targets import check_target
 
 SERVER = "203.0.113.100"
 PORT = 5201
@@ -56,6 +57,7 @@ table ip bench {{
 
 def iperf(plan: LabPlan, seconds: int, reverse: bool) -> dict:
     """One iperf3 TCP run from client1 to the server; its JSON report."""
+    check_target(plan, SERVER, "SERVER")  # the tenant's server in this lab, never an address outside it
     server = namespaces.popen_in(
         plan.nodes["acme_www"].netns,
         ["iperf3", "-s", "-1", "-B", SERVER, "-p", str(PORT)],

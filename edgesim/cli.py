@@ -8,12 +8,45 @@ from __future__ import annotations
 
 import sys
 
-from invoke import Collection, Program
+from invoke import Collection, ParseError, Program
+from invoke.exceptions import UnknownFileType
 
 from edgesim import __version__
+from edgesim.errors import one_line
 from edgesim.tasks import ns
 
-program = Program(namespace=ns, name="edgesim", binary="edgesim", version=__version__)
+
+class EdgesimProgram(Program):
+    """invoke's Program, with a bad option value (`--pps many`) a one-line error instead of a traceback."""
+
+    def run(self, argv: list[str] | None = None, exit: bool = True) -> None:
+        """Run the program; a config file invoke cannot read (`-f FILE`) is a one-line error."""
+        try:
+            super().run(argv, exit)
+        except UnknownFileType as err:
+            print(f"error: {one_line(str(err))}", file=sys.stderr)
+            sys.exit(1)
+
+    def parse_tasks(self) -> None:
+        """Parse the tasks and their options; invoke lets the int()/float() cast's ValueError escape."""
+        try:
+            super().parse_tasks()
+        except ValueError as err:
+            raise ParseError(f"error: {_cast_error(err)}") from None
+
+
+def _cast_error(err: ValueError) -> str:
+    """`'two' is not a whole number` from int()'s or float()'s own words."""
+    text = str(err)
+    value = text.rpartition(": ")[2]
+    if text.startswith("invalid literal for int()"):
+        return f"option value {value} is not a whole number (hint: e.g. 100)"
+    if text.startswith("could not convert string to float"):
+        return f"option value {value} is not a number (hint: e.g. 1.5)"
+    return f"bad option value: {text}"
+
+
+program = EdgesimProgram(namespace=ns, name="edgesim", binary="edgesim", version=__version__)
 
 
 def dotted(argv: list[str], collection: Collection) -> list[str]:

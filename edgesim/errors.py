@@ -15,7 +15,16 @@ class Problem:
 
     def __str__(self) -> str:
         text = f"{self.location}: {self.message}"
-        return f"{text} (hint: {self.hint})" if self.hint else text
+        return one_line(f"{text} (hint: {self.hint})" if self.hint else text)
+
+
+# Control characters (a newline in a YAML key, a NUL in a file) would break "one line per problem".
+_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(32), 127]} | {10: "\\n", 9: "\\t", 13: "\\r"}
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character written as an escape, so that it prints as one line."""
+    return text.translate(_CONTROLS)
 
 
 class EdgesimError(Exception):

@@ -15,7 +15,7 @@ from typing import TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgesim import namespaces, runtime
+from edgesim import guard, namespaces, runtime
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
@@ -25,7 +25,7 @@ from edgesim.nodes import NodeRole, role_for
 from edgesim.plan import BackplanePlan, LabPlan, NodePlan, build_plan
 from edgesim.readiness import wait_listening
 from edgesim.runtime import DEFAULT_TOPOLOGY
-from edgesim.state import LabState
+from edgesim.state import LabState, lab_lock
 from edgesim.waiting import wait_until
 
 T = TypeVar("T")
@@ -87,8 +87,14 @@ def plan_digest(plan: LabPlan, backend: str) -> str:
 
 
 def load_plan(topology: str | Path = DEFAULT_TOPOLOGY, lab: str | None = None) -> LabPlan:
-    """Load a topology file and plan it."""
-    return build_plan(load_topology(topology, lab=lab))
+    """Load a topology file and plan it (a planning error names the file, like a loading error)."""
+    model = load_topology(topology, lab=lab)
+    try:
+        return build_plan(model)
+    except EdgesimError as err:
+        if err.source:
+            raise
+        raise EdgesimError(err.problems, source=str(topology)) from None
 
 
 def up(
@@ -100,7 +106,21 @@ def up(
     """Build the lab described by `topology` (idempotent: a running identical lab is left as it is)."""
     console = console or Console(stderr=True)
     started = time.monotonic()
+    if lab is not None:
+        guard.lab_name(lab)
     plan = load_plan(topology, lab)
+    # One writer per lab: a second `up` (or a `down`, a change task) waits here until this one is done.
+    with lab_lock(plan.lab, waiting=_say(console)):
+        return _up(plan, topology, backend_name, console, started)
+
+
+def _say(console: Console) -> Callable[[str], None]:
+    """How a command waiting for the lab's lock tells the user (the text is not markup)."""
+    return lambda text: console.print(text, style="yellow", markup=False, highlight=False)
+
+
+def _up(plan: LabPlan, topology: str | Path, backend_name: str, console: Console, started: float) -> UpResult:
+    """`up` with the lab's lock held."""
     backend = get_backend(backend_name)
     state = LabState(plan.lab)
     digest = plan_digest(plan, backend_name)
@@ -200,16 +220,18 @@ def stop_service(lab: str, node: str, service: str, timeout: float = 10.0) -> No
     """Stop one supervised service and keep it stopped (the supervisor does not restart it) until started."""
     key = _service_key(lab, node, service)
     state = LabState(lab)
-    state.set_held(key, True)
-    _wait_for_service(state, key, running=False, timeout=timeout)
+    with lab_lock(lab):
+        state.set_held(key, True)
+        _wait_for_service(state, key, running=False, timeout=timeout)
 
 
 def start_service(lab: str, node: str, service: str, timeout: float = 10.0) -> None:
     """Start a service stopped with stop_service again, and wait until it accepts connections."""
     key = _service_key(lab, node, service)
     state = LabState(lab)
-    state.set_held(key, False)
-    _wait_for_service(state, key, running=True, timeout=timeout)
+    with lab_lock(lab):
+        state.set_held(key, False)
+        _wait_for_service(state, key, running=True, timeout=timeout)
     target = runtime.node_plan(lab, node)
     svc = next(s for s in target.services if s.name == service)
     wait_listening(runtime.backend(lab), target, svc, state.dir, READY_TIMEOUT_S)
@@ -259,7 +281,13 @@ def down(
     """Remove everything of the lab: supervisor, processes, nodes (and their links), features' leftovers,
     pins, state. `backend_name` defaults to the one the lab was built with."""
     console = console or Console(stderr=True)
-    state = LabState(lab)
+    state = LabState(lab)  # checks the name: nothing below may see `../..`
+    with lab_lock(lab, waiting=_say(console)):  # its lock file goes with the state directory
+        return _down(lab, state, console, quiet, backend_name)
+
+
+def _down(lab: str, state: LabState, console: Console, quiet: bool, backend_name: str | None) -> list[str]:
+    """`down` with the lab's lock held."""
     removed: list[str] = []
     pid = state.supervisor_pid()
     if pid is not None:
@@ -271,8 +299,7 @@ def down(
     for hook in all_hooks():
         removed += hook.teardown(lab)
     pins = BPF_PIN_ROOT / lab
-    if pins.exists():
-        subprocess.run(["rm", "-rf", str(pins)], check=False)
+    if guard.remove_tree(pins, BPF_PIN_ROOT):
         removed.append(f"BPF pins {pins}")
     if state.exists():
         state.remove()

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from edgesim import salvage
 from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation.rules import RULE_KINDS, RuleSet, SynCookie, VipCap
 from edgesim.model import (
@@ -48,25 +49,58 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
+# A topology is a few kilobytes (200 edges: ≈ 6 KB); anything near this is a mistake, not a lab.
+MAX_TOPOLOGY_BYTES = 1 << 20
+
+
 def load_topology(path: str | Path, lab: str | None = None) -> Topology:
     """Read and validate a topology file; `lab` overrides its lab name. Raises EdgesimError."""
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            data = file.read(MAX_TOPOLOGY_BYTES + 1)
     except OSError as err:
         raise EdgesimError(
             Problem(source, f"cannot read the topology file: {err.strerror}", "check the path"),
         ) from None
+    if len(data) > MAX_TOPOLOGY_BYTES:
+        raise EdgesimError(_too_large(), source=source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise EdgesimError(
+            Problem(
+                f"byte {err.start}",
+                "the file is not UTF-8 text (a binary file?)",
+                "a topology is a YAML text file, e.g. topology/default.yml",
+            ),
+            source=source,
+        ) from None
     return parse_topology(text, source=source, lab=lab)
+
+
+def _too_large() -> Problem:
+    return Problem(
+        "(file)",
+        f"the file is larger than {MAX_TOPOLOGY_BYTES // 1024} KiB",
+        "a topology is a few KB of YAML; is this the right file?",
+    )
 
 
 def parse_topology(text: str, source: str = "<topology>", lab: str | None = None) -> Topology:
     """Validate topology YAML text; every problem is reported at once in one EdgesimError."""
+    if len(text) > MAX_TOPOLOGY_BYTES:
+        raise EdgesimError(_too_large(), source=source)
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise EdgesimError([_yaml_problem(err)], source=source) from None
+    except RecursionError:
+        raise EdgesimError(
+            Problem("(file)", "the YAML is nested too deeply", "a topology nests a few levels at most"),
+            source=source,
+        ) from None
     if not isinstance(raw, dict):
         raise EdgesimError(
             [Problem("(top level)", "the file must be a mapping", "start with `lab: <name>`")], source=source
@@ -76,7 +110,16 @@ def parse_topology(text: str, source: str = "<topology>", lab: str | None = None
     try:
         topology = Topology.model_validate(raw)
     except ValidationError as err:
-        raise EdgesimError([_pydantic_problem(e) for e in err.errors()], source=source) from None
+        # Report the semantic problems of what did validate too, so one run shows every problem.
+        problems = [_pydantic_problem(e) for e in err.errors()]
+        more = salvage.semantic_problems(raw, err, check_topology, _location)
+        problems += [problem for problem in more if problem not in problems]
+        raise EdgesimError(problems, source=source) from None
+    except RecursionError:
+        raise EdgesimError(
+            Problem("(file)", "the YAML is nested too deeply", "a topology nests a few levels at most"),
+            source=source,
+        ) from None
     problems = check_topology(topology)
     if problems:
         raise EdgesimError(problems, source=source)
@@ -84,6 +127,13 @@ def parse_topology(text: str, source: str = "<topology>", lab: str | None = None
 
 
 def _yaml_problem(err: yaml.YAMLError) -> Problem:
+    if isinstance(err, yaml.reader.ReaderError):
+        char = err.character if isinstance(err.character, int) else ord(str(err.character)[:1] or "?")
+        return Problem(
+            f"character {err.position + 1}",
+            f"invalid YAML: unacceptable character #x{char:04x}",
+            "a topology is YAML text; remove control characters",
+        )
     mark = getattr(err, "problem_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
     what = getattr(err, "problem", None) or str(err)
@@ -163,7 +213,12 @@ def _pydantic_problem(error: Any) -> Problem:
         )
     if kind == "missing":
         return Problem(where, "required key is missing", f"add `{loc[-1]}:`")
-    if kind == "literal_error" and loc[-1:] == ("role",) and given in RESERVED_ROLES:
+    if (
+        kind == "literal_error"
+        and loc[-1:] == ("role",)
+        and isinstance(given, str)
+        and given in RESERVED_ROLES
+    ):
         return _reserved_role(where, given)
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")

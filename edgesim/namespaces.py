@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pyroute2 import netns as pr_netns
 
+from edgesim import guard
 from edgesim.waiting import wait_until
 
 NETNS_DIR = Path("/run/netns")
@@ -43,8 +44,9 @@ def create(name: str, mount_ns: str | None = None) -> None:
         _ip_netns_in(mount_ns, "add", name)
 
 
-def remove(name: str, mount_ns: str | None = None) -> None:
-    """Remove a named namespace; its veth ends disappear with it once no process holds it."""
+def remove(name: str, prefix: str, mount_ns: str | None = None) -> None:
+    """Remove a named namespace of a lab (refused unless it starts with the lab's `prefix`, see guard)."""
+    guard.namespace_name(name, prefix)
     if mount_ns is None:
         pr_netns.remove(name)
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgesim import guard
 from edgesim.backends import get_backend
 from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
@@ -22,8 +23,8 @@ DEFAULT_BACKEND = "netns"
 
 def resolve_lab(lab: str | None, topology: str | Path = DEFAULT_TOPOLOGY) -> str:
     """The lab a command means: the one named, else the only one up, else the topology's lab."""
-    if lab:
-        return lab
+    if lab is not None:
+        return guard.lab_name(lab)
     running = all_labs()
     if len(running) == 1:
         return running[0]
@@ -35,8 +36,8 @@ def resolve_lab(lab: str | None, topology: str | Path = DEFAULT_TOPOLOGY) -> str
 
 
 def lab_state(lab: str) -> LabState:
-    """The lab's record of itself (state directory, logs, supervisor and service pids)."""
-    return LabState(lab)
+    """The lab's record of itself (state directory, logs, supervisor and service pids); checks the name."""
+    return LabState(guard.lab_name(lab, "lab"))
 
 
 def state_dir(lab: str) -> Path:

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from edgesim import namespaces, runtime
+from edgesim import guard, locks, namespaces, runtime
 from edgesim.backends.base import Backend
 from edgesim.files import atomic_write_json
 from edgesim.plan import NodePlan
@@ -147,9 +147,20 @@ def supervise(lab: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: `python -m edgesim.supervisor --lab NAME`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lab", required=True)
+    parser.add_argument("--lab", required=True, type=guard.lab_argument)
     args = parser.parse_args(argv)
     state = LabState(args.lab)
+    if not state.exists():
+        print(f"supervisor: lab {args.lab} has no state directory {state.dir}", file=sys.stderr)
+        return 1
+    try:
+        locks.acquire(state.supervisor_lock)
+    except locks.Busy as busy:
+        print(
+            f"supervisor: lab {args.lab} has a supervisor already ({busy.holder}); not starting a second",
+            file=sys.stderr,
+        )
+        return 1
     state.supervisor_pidfile.write_text(str(os.getpid()))
     return supervise(args.lab)
 

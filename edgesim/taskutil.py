@@ -10,7 +10,9 @@ from typing import Any
 
 from invoke import Exit
 from rich.console import Console
+from rich.text import Text
 
+from edgesim import guard
 from edgesim.errors import EdgesimError
 
 console = Console(stderr=True)
@@ -24,10 +26,14 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            # Every task's --lab is checked before the task does anything (it names directories).
+            if kwargs.get("lab") is not None:
+                guard.lab_name(kwargs["lab"])
             return func(*args, **kwargs)
         except EdgesimError as err:
             for line in err.lines():
-                console.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+                # Text, not markup: a hint like `[router, client1]` is the user's to read, not a style tag.
+                console.print(Text.assemble(("error:", "red"), " ", line), highlight=False, soft_wrap=True)
             raise Exit(code=1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgesim import namespaces
+from edgesim.paths import lock_file
 from edgesim.state import LabState
 
 # Lab names used by the test suites; nothing of them may survive a test session. EDGESIM_TEST_PREFIX lets
@@ -18,7 +19,8 @@ CRASH_LAB = f"{TEST_PREFIX}crash"
 STATIC_LAB = f"{TEST_PREFIX}static"
 TCP_LAB = f"{TEST_PREFIX}tcp"  # the TCP timeout experiment's own lab
 TCP_CLI_LAB = f"{TEST_PREFIX}tcpcli"
-TEST_LABS = (E2E_LAB, CRASH_LAB, STATIC_LAB, TCP_LAB, TCP_CLI_LAB)
+DOUBLE_LAB = f"{TEST_PREFIX}double"  # brought up twice at once (tests/e2e/test_safety.py)
+TEST_LABS = (E2E_LAB, CRASH_LAB, STATIC_LAB, TCP_LAB, TCP_CLI_LAB, DOUBLE_LAB)
 
 
 def require_root() -> None:
@@ -46,6 +48,8 @@ def leftovers(lab: str) -> list[str]:
             found.append(f"bird process {pid_dir.name}")
     if LabState(lab).exists():
         found.append(f"state directory {LabState(lab).dir}")
+    if lock_file(lab).exists():
+        found.append(f"lock file {lock_file(lab)}")
     pins = Path("/sys/fs/bpf/edgesim") / lab
     if pins.exists():
         found.append(f"BPF pins {pins}")

@@ -8,7 +8,8 @@ from contextlib import AbstractContextManager
 
 from pyroute2 import IPRoute
 
-from edgesim import namespaces
+from edgesim import guard, namespaces
+from edgesim.errors import EdgesimError, Problem
 from edgesim.namespaces import NETNS_DIR
 from edgesim.netlink import add_address
 from edgesim.plan import BackplanePlan, LabPlan, LinkPlan, NodePlan
@@ -87,9 +88,14 @@ class NetnsBackend:
 
     def destroy(self, lab: str, prefix: str) -> list[str]:
         """Kill every process in the lab's namespaces, then remove the namespaces."""
+        own = guard.lab_prefix(lab)
+        if not prefix.startswith(own):
+            raise EdgesimError(
+                Problem(f"prefix {prefix!r}", f"is not inside lab {lab}'s {own!r}", "refusing")
+            )
         names = namespaces.list_with_prefix(prefix)
         pids = [pid for group in namespaces.pids_in(names).values() for pid in group]
         namespaces.kill_pids(pids)
         for name in names:
-            namespaces.remove(name)
+            namespaces.remove(name, own)
         return names

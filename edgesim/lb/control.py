@@ -14,6 +14,7 @@ from edgesim.lb.store import LbEdge, LbState
 from edgesim.mitigation import store as mitigation_store
 from edgesim.mitigation.agent import request
 from edgesim.plan import LabPlan
+from edgesim.state import changes_lab
 from edgesim.waiting import wait_until
 
 
@@ -71,6 +72,7 @@ def _check_edge(state: LbState, edge: str) -> None:
         )
 
 
+@changes_lab
 def drain(lab: str, edge: str) -> dict[str, Any]:
     """Give `edge` no new connections; its open ones keep reaching it (daisy chain) until they close."""
     state = _state(lab)
@@ -82,6 +84,7 @@ def drain(lab: str, edge: str) -> dict[str, Any]:
     return _change(lab, state.model_copy(update={"drained": [*state.drained, edge]}))
 
 
+@changes_lab
 def undrain(lab: str, edge: str) -> dict[str, Any]:
     """Give `edge` its share of new connections again; connections opened meanwhile stay where they are."""
     state = _state(lab)
@@ -94,6 +97,7 @@ def undrain(lab: str, edge: str) -> dict[str, Any]:
     return _change(lab, state.model_copy(update={"drained": remaining}))
 
 
+@changes_lab
 def set_enabled(lab: str, enabled: bool) -> dict[str, Any]:
     """Switch the LB on or off on every edge (off: every packet is handled where the router sent it)."""
     return _change(lab, _state(lab).model_copy(update={"enabled": enabled}))

@@ -18,6 +18,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
+from edgesim import locks
 from edgesim.bpf import loader
 from edgesim.errors import EdgesimError
 from edgesim.lb import metrics as lb_metrics
@@ -146,7 +147,11 @@ def serve(agent: Agent, path: Path) -> socketserver.UnixStreamServer:
                 answer = {"ok": False, "error": f"bad request: {err}"}
             except EdgesimError as err:
                 answer = {"ok": False, "error": str(err)}
-            self.wfile.write(json.dumps(answer).encode() + b"\n")
+            try:
+                self.wfile.write(json.dumps(answer).encode() + b"\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up before the answer (a timed-out request): nothing to tell it
 
     path.unlink(missing_ok=True)
     server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
@@ -168,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", help="address:port to serve Prometheus /metrics on")
     args = parser.parse_args(argv)
     balancer = (args.edge, args.backplane, args.lb) if args.edge and args.backplane and args.lb else None
+    try:
+        # One agent per edge: a second would attach a second program and fight over the maps.
+        locks.acquire(args.socket.with_suffix(".lock"))
+    except locks.Busy as busy:
+        print(
+            f"xdp agent: already running for {args.socket} ({busy.holder}); not starting a second",
+            file=sys.stderr,
+        )
+        return 1
     try:
         agent = Agent(args.netns, args.uplink, args.rules, balancer)
         agent.start(args.mode)

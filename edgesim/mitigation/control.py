@@ -12,6 +12,7 @@ from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation import store
 from edgesim.mitigation.agent import request
 from edgesim.mitigation.rules import RULE_ADAPTER, Rule, RuleSet, SynCookie, VipCap
+from edgesim.state import changes_lab
 
 
 def parse_rule(fields: dict[str, Any]) -> Rule:
@@ -57,6 +58,7 @@ def rules(lab: str) -> RuleSet:
     return store.read(store.rules_path(lab))
 
 
+@changes_lab
 def add(lab: str, rule: Rule) -> RuleSet:
     """Add a rule on every edge; refuses duplicates and VIPs the lab does not serve."""
     plan = runtime.running_plan(lab)
@@ -74,6 +76,7 @@ def add(lab: str, rule: Rule) -> RuleSet:
     return updated
 
 
+@changes_lab
 def delete(lab: str, name: str) -> RuleSet:
     """Remove the rule called `name` from every edge."""
     current = rules(lab)

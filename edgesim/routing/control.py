@@ -13,6 +13,7 @@ from edgesim.errors import EdgesimError, Problem
 from edgesim.plan import LabPlan, NodePlan
 from edgesim.routing import announcements, birdc, kernel
 from edgesim.routing.announcements import Announcements
+from edgesim.state import changes_lab
 
 # How long `edge down|up` waits for the router's kernel route to follow (BGP updates take milliseconds).
 FOLLOW_TIMEOUT_S = 5.0
@@ -54,6 +55,7 @@ def edge_up(lab: str, edge: str) -> float:
     return time.monotonic() - started
 
 
+@changes_lab
 def _change(lab: str, edge: str, update: Callable[[Announcements], Announcements]) -> Announcements:
     """Update the edge's announcements, reconfigure its BIRD, and wait until the router's routes follow."""
     plan, state_dir, node = _edge(lab, edge)

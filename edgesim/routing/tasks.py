@@ -11,6 +11,7 @@ import json as json_module
 from pathlib import PurePosixPath
 
 from invoke import Collection, Context, Exit, task
+from rich.markup import escape
 from rich.table import Table
 
 from edgesim import lab as lab_api
@@ -65,7 +66,7 @@ def _print_bgp(report: BgpStatus) -> None:
         routes.add_row(r.prefix, r.proto, ", ".join(r.nexthops))
     out.print(routes)
     for problem in report.problems:
-        console.print(f"[red]problem:[/] {problem}", highlight=False)
+        console.print(f"[red]problem:[/] {escape(str(problem))}", highlight=False)
     if not report.router_bird_running:
         console.print("[red]the router's BIRD does not answer[/]")
 

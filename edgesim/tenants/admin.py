@@ -22,8 +22,9 @@ from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.plan import LabPlan, TenancyPlan
 from edgesim.routing import control as routing
+from edgesim.state import changes_lab
 from edgesim.tenants import validate
-from edgesim.tenants.rules import GRAMMAR_HINT, RuleError, parse_rule
+from edgesim.tenants.rules import GRAMMAR_HINT, Rule, RuleError, parse_rule
 from edgesim.tenants.spec import MAX_TENANT_ID, TenantSpec
 from edgesim.tenants.store import Snapshot, Store, StoreError
 from edgesim.waiting import wait_until
@@ -73,6 +74,7 @@ def list_tenants(lab: str) -> Snapshot:
     return _snapshot(store_for(lab))
 
 
+@changes_lab
 def add_tenant(lab: str, name: str, prefixes: list[str], site: str, rules: list[str] | None = None) -> Change:
     """Add a tenant to the store (the agents build it on every edge) and announce its prefixes."""
     plan = runtime.running_plan(lab)
@@ -107,6 +109,7 @@ def add_tenant(lab: str, name: str, prefixes: list[str], site: str, rules: list[
     return Change(spec, revision)
 
 
+@changes_lab
 def remove_tenant(lab: str, name: str) -> Change:
     """Remove a tenant from the store (the agents remove it from every edge) and withdraw its prefixes."""
     plan = runtime.running_plan(lab)
@@ -121,28 +124,49 @@ def remove_tenant(lab: str, name: str) -> Change:
     return change
 
 
+@changes_lab
 def add_rule(lab: str, tenant: str, text: str, position: int | None = None) -> Change:
     """Add a firewall rule to a tenant, at 1-based `position` (default: last, before the final drop)."""
+    rule = checked_rule(text)  # before the store: a bad rule is an error whether or not the lab is up
     store = store_for(lab)
-    try:
-        rule = parse_rule(text)
-    except RuleError as err:
-        raise EdgesimError(Problem(f"rule {text!r}", str(err), GRAMMAR_HINT)) from None
 
     def insert(snapshot: Snapshot, spec: TenantSpec) -> Change | None:
         wording = validate.store_wording(tenant)
         problems = validate.check_rule_destination(wording, f"rule {text!r}", rule.daddr, spec.prefixes)
         if problems:
             raise EdgesimError(problems)
-        rules = list(spec.rules)
-        if rule.text() in rules:
-            raise EdgesimError(Problem(f"tenant {tenant}", f"already has the rule {rule.text()!r}"))
-        rules.insert(len(rules) if position is None else max(position - 1, 0), rule.text())
+        rules = insert_rule(tenant, spec.rules, rule.text(), position)
         return _put(store, snapshot, spec.model_copy(update={"rules": rules}))
 
     return _update(store, tenant, insert)
 
 
+def checked_rule(text: str) -> Rule:
+    """A rule's text parsed, or a one-line error saying what is wrong with it and how rules are written."""
+    try:
+        return parse_rule(text)
+    except RuleError as err:
+        raise EdgesimError(Problem(f"rule {text!r}", str(err), GRAMMAR_HINT)) from None
+
+
+def insert_rule(tenant: str, rules: list[str], text: str, position: int | None) -> list[str]:
+    """The rules with `text` inserted as number `position` (1-based; None or 0: last), or a clear error."""
+    if text in rules:
+        raise EdgesimError(Problem(f"tenant {tenant}", f"already has the rule {text!r}"))
+    if position is None or position == 0:
+        return [*rules, text]
+    if not isinstance(position, int) or isinstance(position, bool) or not 1 <= position <= len(rules) + 1:
+        raise EdgesimError(
+            Problem(
+                "--position",
+                f"{position!r} is not a rule number of tenant {tenant}",
+                f"it has {len(rules)} rules: give 1-{len(rules) + 1} (or leave it out: last)",
+            )
+        )
+    return [*rules[: position - 1], text, *rules[position - 1 :]]
+
+
+@changes_lab
 def remove_rule(lab: str, tenant: str, rule: str) -> Change:
     """Remove a tenant's firewall rule, given as its text (any spelling) or its 1-based number."""
     store = store_for(lab)

@@ -24,7 +24,7 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from edgesim import namespaces
+from edgesim import guard, locks, namespaces
 from edgesim.errors import EdgesimError
 from edgesim.files import atomic_write_json
 from edgesim.metrics import exporter
@@ -229,7 +229,10 @@ def _serve(agent: Agent, listen: str) -> ThreadingHTTPServer:
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up before the answer: nothing to tell it
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -245,21 +248,28 @@ def _serve(agent: Agent, listen: str) -> ThreadingHTTPServer:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse the arguments the plan gives, then reconcile until SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lab", required=True)
-    parser.add_argument("--edge", required=True)
+    parser.add_argument("--lab", required=True, type=guard.lab_argument)
+    parser.add_argument("--edge", required=True, type=guard.node_argument)
     parser.add_argument("--store", required=True, help="etcd client URL, e.g. http://198.18.1.0:2379")
     parser.add_argument("--listen", required=True, help="address:port of the status page")
     parser.add_argument("--uplink", required=True, help="the edge's interface towards the router")
     parser.add_argument("--gre-endpoint", required=True, type=IPv4Address)
     parser.add_argument("--veth-pool", required=True, type=IPv4Network)
     args = parser.parse_args(argv)
+    state = LabState(args.lab)
+    try:
+        # One agent per edge: two would race each other building and removing the same tenants.
+        locks.acquire(state.dir / f"tenants-{args.edge}.lock")
+    except locks.Busy as busy:
+        log(f"{args.edge}: an agent runs already ({busy.holder}); not starting a second")
+        return 1
     context = EdgeContext(
         args.lab, args.edge, args.uplink, args.gre_endpoint, args.veth_pool, namespaces.lab_mount_ns()
     )
     agent = Agent(
         context,
         Store(args.store, timeout=STORE_TIMEOUT_S),
-        LabState(args.lab).dir / f"tenants-{args.edge}.json",
+        state.dir / f"tenants-{args.edge}.json",
     )
     signal.signal(signal.SIGTERM, lambda *_: (agent.stop.set(), agent.wake.set()))
     signal.signal(signal.SIGINT, lambda *_: (agent.stop.set(), agent.wake.set()))

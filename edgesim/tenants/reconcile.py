@@ -148,7 +148,7 @@ class Reconciler:
             name = ns.removeprefix(prefix)
             if name not in tenants:
                 # The veth pair, the routes through it and the programs attached to it go with the namespace.
-                namespaces.remove(ns, self.context.mount_ns)
+                namespaces.remove(ns, prefix, self.context.mount_ns)
                 self.attached = {hook for hook in self.attached if hook[0] != ns}
                 changes.append(f"{name}: removed")
         wanted = {t.rule_priority for t in tenants.values()}

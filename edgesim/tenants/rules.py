@@ -110,6 +110,7 @@ def _ports_json(ports: tuple[PortRange, ...]) -> object:
 
 def parse_rule(text: str) -> Rule:
     """Parse one rule; RuleError says what is wrong with it."""
+    _check_sets(text)
     words = text.replace("{", " ").replace("}", " ").replace(", ", ",").split()
     if not words:
         raise RuleError("the rule is empty")
@@ -133,6 +134,25 @@ def parse_rule(text: str) -> Rule:
         else:
             raise RuleError(f"unexpected {word!r}")
     return Rule.model_validate(fields)
+
+
+def _check_sets(text: str) -> None:
+    """Braces only as nft writes them: a `{ … }` port set right after sport or dport, balanced, not nested."""
+    depth = 0
+    for index, char in enumerate(text):
+        if char == "{":
+            if depth:
+                raise RuleError("a '{' inside a set: sets do not nest")
+            before = text[:index].split()
+            if not before or before[-1] not in ("sport", "dport"):
+                raise RuleError("a '{ … }' set of ports may only follow sport or dport")
+            depth = 1
+        elif char == "}":
+            if not depth:
+                raise RuleError("a '}' without its '{'")
+            depth = 0
+    if depth:
+        raise RuleError("a '{' without its '}'")
 
 
 def _take(words: list[str], after: str, allowed: tuple[str, ...] = ()) -> str:

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from invoke import Collection, Context, Program, task
+from rich.markup import escape
 from rich.table import Table
 
 from edgesim import runtime
-from edgesim.errors import EdgesimError
+from edgesim.errors import EdgesimError, Problem
 from edgesim.taskutil import console, need_root, out, user_errors
 from edgesim.tenants import admin
 from edgesim.tenants.store import Snapshot
@@ -42,7 +43,9 @@ def _report_applied(lab: str, revision: int) -> None:
     try:
         took = admin.wait_applied(lab, revision, timeout=APPLY_WAIT_S)
     except EdgesimError as err:
-        console.print(f"[yellow]stored, but not applied everywhere yet:[/] {err}", highlight=False)
+        console.print(
+            f"[yellow]stored, but not applied everywhere yet:[/] {escape(str(err))}", highlight=False
+        )
         return
     console.print(f"applied on every edge in {took:.2f} s (revision {revision})")
 
@@ -173,12 +176,18 @@ def _rule_change(what: str, lab: str | None, change: Callable[[str], admin.Chang
     positional=["tenant", "rule"],
     help=_rule_help(
         "the rule, e.g. 'ip daddr 203.0.113.100 tcp dport 8080 accept' (quote it)",
-        position="insert as rule number N (default: last; rules are first-match)",
+        position="insert as rule number N (default 0: last; rules are first-match)",
     ),
 )
 @user_errors
-def rule_add(c: Context, tenant: str, rule: str, position: int | None = None, lab: str | None = None) -> None:
+def rule_add(c: Context, tenant: str, rule: str, position: int = 0, lab: str | None = None) -> None:
     """Add a firewall rule to a tenant; every edge enforces it as soon as its agent sees the change."""
+    # An int default, so that invoke parses --position as a number (with None it handed over a string).
+    if _help_asked("tenant.rule.add", tenant, rule):
+        return
+    if position < 0:
+        raise EdgesimError(Problem("--position", f"{position} is not a rule number", "1 or more; 0: last"))
+    admin.checked_rule(rule)
     _rule_change(
         "tenant.rule.add", lab, lambda name: admin.add_rule(name, tenant, rule, position), f"added {rule!r}"
     )

@@ -28,6 +28,7 @@ from edgesim.backends.base import Backend
 from edgesim.errors import EdgesimError, Problem
 from edgesim.paths import lab_dir
 from edgesim.plan import LabPlan, NodePlan
+from edgesim.traffic.targets import check_target
 from edgesim.waiting import wait_until
 
 ATTACKER = "attacker"
@@ -185,7 +186,11 @@ class AttackReport:
 
 
 def target_of(plan: LabPlan, vip: str | None = None) -> Target:
-    """The attack target in a running lab: its first VIP unless told, through the attacker's uplink."""
+    """The attack target in a running lab: its first VIP unless told, through the attacker's uplink.
+
+    The target must be the lab's own (a VIP, a tenant prefix, a lab node): never an address outside it.
+    """
+    address = check_target(plan, plan.vips[0] if vip is None else vip, "--vip")
     node = plan.nodes.get(ATTACKER)
     if node is None or node.uplink is None:
         raise EdgesimError(
@@ -195,13 +200,23 @@ def target_of(plan: LabPlan, vip: str | None = None) -> Target:
     with runtime.backend(plan.lab).netlink(plan.nodes[uplink.peer_node]) as ipr:
         (link,) = ipr.get_links(ipr.link_lookup(ifname=uplink.peer_ifname)[0])
         mac = link.get("IFLA_ADDRESS")
-    return Target(IPv4Address(vip or plan.vips[0]), mac, IPv4Address(uplink.address.split("/")[0]))
+    return Target(address, mac, IPv4Address(uplink.address.split("/")[0]))
 
 
 def _tx_packets(backend: Backend, node: NodePlan, ifname: str) -> int:
     with backend.netlink(node) as ipr:
         (link,) = ipr.get_links(ipr.link_lookup(ifname=ifname)[0])
         return link.get("IFLA_STATS64")["tx_packets"]
+
+
+def check_arguments(kind: str, pps: int, seconds: float) -> None:
+    """Refuse an unknown attack, a duration outside 0-MAX_SECONDS or a negative rate (before any packet)."""
+    if kind not in ATTACKS:
+        raise EdgesimError(Problem("kind", f"unknown attack {kind!r}", f"one of {', '.join(ATTACKS)}"))
+    if not 0 < seconds <= MAX_SECONDS:  # also false for NaN
+        raise EdgesimError(Problem("--seconds", f"{seconds} is out of range", f"up to {MAX_SECONDS} seconds"))
+    if pps < 0:
+        raise EdgesimError(Problem("--pps", "must be 0 (as fast as possible) or more", "e.g. --pps 100000"))
 
 
 def launch(
@@ -216,16 +231,12 @@ def launch(
 
     It ends after `seconds`, after pps x seconds packets, or as soon as `stop` is set, whichever is first.
     """
-    if kind not in ATTACKS:
-        raise EdgesimError(Problem("kind", f"unknown attack {kind!r}", f"one of {', '.join(ATTACKS)}"))
-    if not 0 < seconds <= MAX_SECONDS:
-        raise EdgesimError(Problem("--seconds", f"{seconds} is out of range", f"1-{MAX_SECONDS} seconds"))
-    if pps < 0:
-        raise EdgesimError(Problem("--pps", "must be 0 (as fast as possible) or more", "e.g. --pps 100000"))
+    check_arguments(kind, pps, seconds)
+    target = target_of(plan, vip)  # refuses a target outside the lab before anything is sent
     node = plan.nodes[ATTACKER]
     assert node.uplink is not None
     config = lab_dir(plan.lab) / f"attack-{kind}.cfg"
-    config.write_text(ATTACKS[kind](target_of(plan, vip)))
+    config.write_text(ATTACKS[kind](target))
     count = min(MAX_PACKETS, int(pps * seconds) if pps else MAX_PACKETS)
     argv = [
         "trafgen",

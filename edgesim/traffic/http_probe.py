@@ -17,7 +17,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 from edgesim import lab as lab_api
-from edgesim.errors import EdgesimError
+from edgesim import runtime
+from edgesim.errors import EdgesimError, Problem
+from edgesim.traffic.targets import check_design_range, check_endpoint
 
 
 @dataclass
@@ -55,12 +57,16 @@ class ProbeReport:
         """Latency quantile (0-1) of the successful requests, in ms."""
         values = sorted(f.latency_ms for f in self.ok)
         if not values:
-            return float("nan")
+            return float("nan")  # summary() says "n/a"
         return values[min(len(values) - 1, int(quantile * len(values)))]
 
     def summary(self) -> str:
         """One line: count, success, p50/p99 latency, spread over edges."""
         edges = ", ".join(f"{edge} {n}" for edge, n in sorted(self.per_edge().items()))
+        if not self.ok:
+            return (
+                f"{len(self.fetches)} requests, {self.success_rate:.2%} ok, p50 n/a, p99 n/a; served by none"
+            )
         return (
             f"{len(self.fetches)} requests, {self.success_rate:.2%} ok, p50 {self.latency_ms(0.5):.1f} ms, "
             f"p99 {self.latency_ms(0.99):.1f} ms; served by {edges or 'none'}"
@@ -124,7 +130,10 @@ def probe_from_node(
     hold: bool = True,
     timeout: float = 5.0,
 ) -> ProbeReport:
-    """Run the probe inside a lab node and return its report."""
+    """Run the probe inside a lab node and return its report (the target must be the lab's own)."""
+    if count < 1 or concurrency < 1:
+        raise EdgesimError(Problem("count", "a probe needs at least one request at a time", "e.g. 1000, 32"))
+    check_endpoint(runtime.running_plan(lab), target, "target")
     argv = [sys.executable, "-m", __name__, "--target", target, "--count", str(count)]
     argv += ["--concurrency", str(concurrency), "--timeout", str(timeout)]
     if not hold:
@@ -145,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--no-hold", action="store_true", help="close each connection as soon as it is done")
     args = parser.parse_args(argv)
+    try:
+        check_design_range(args.target)
+    except EdgesimError as err:
+        parser.error(str(err))
     report = probe(args.target, args.count, args.concurrency, args.timeout, hold=not args.no_hold)
     json.dump({"target": report.target, "fetches": [asdict(f) for f in report.fetches]}, sys.stdout)
     return 0

@@ -15,6 +15,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+from edgesim.errors import EdgesimError
+from edgesim.traffic.targets import check_design_range
+
 
 @dataclass
 class Request:
@@ -100,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=0.8, help="seconds before a request counts as failed"
     )
     args = parser.parse_args(argv)
+    try:
+        check_design_range(args.target)  # never aimed outside the lab's address ranges
+    except EdgesimError as err:
+        parser.error(str(err))
     report = stream(args.target, args.rate, args.timeout)
     json.dump({"target": report.target, "requests": [asdict(r) for r in report.requests]}, sys.stdout)
     return 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from edgesim import namespaces
 from edgesim.errors import EdgesimError
+from edgesim.traffic.targets import check_design_range
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n"
 
@@ -111,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=40.0, help="seconds from start to closing them")
     parser.add_argument("--timeout", type=float, default=5.0, help="an answer later than this is a stall")
     args = parser.parse_args(argv)
+    try:
+        check_design_range(args.target)  # never aimed outside the lab's address ranges
+    except EdgesimError as err:
+        parser.error(str(err))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.connections + 256)), hard))
     conns = asyncio.run(_run(args))

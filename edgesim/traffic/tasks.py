@@ -5,9 +5,11 @@ from __future__ import annotations
 from invoke import Context, task
 
 from edgesim import runtime
+from edgesim.errors import EdgesimError, Problem
 from edgesim.taskutil import console, need_root, user_errors
 from edgesim.traffic import attacks
 from edgesim.traffic.http_probe import probe_from_node
+from edgesim.traffic.targets import check_target
 
 
 @task(
@@ -24,8 +26,10 @@ def attack(
     c: Context, kind: str, pps: int = 0, seconds: float = 5.0, vip: str | None = None, lab: str | None = None
 ) -> None:
     """Send a bounded flood from the `attacker` node and report the rate achieved (see `mitigate stats`)."""
+    attacks.check_arguments(kind, pps, seconds)
     need_root("attack")
     plan = runtime.running_plan(runtime.resolve_lab(lab))
+    attacks.target_of(plan, vip)  # the lab's own address, or a clear error before any packet
     with console.status(f"{kind}: {pps or 'max'} pps for {seconds:g} s from {attacks.ATTACKER}"):
         report = attacks.launch(plan, kind, pps, seconds, vip)
     console.print(
@@ -54,10 +58,18 @@ def load(
     lab: str | None = None,
 ) -> None:
     """Legitimate HTTP load from a client: success rate, p50/p99 latency, which edges served it."""
+    if requests < 1 or concurrency < 1:
+        raise EdgesimError(
+            Problem(
+                "--requests" if requests < 1 else "--concurrency", "must be 1 or more", "e.g. --requests 1000"
+            )
+        )
+    if not 1 <= port <= 65535:
+        raise EdgesimError(Problem("--port", f"{port} is not a port", "1-65535"))
     need_root("load")
     name = runtime.resolve_lab(lab)
     plan = runtime.running_plan(name)
-    target = f"{vip or plan.vips[0]}:{port}"
+    target = f"{check_target(plan, plan.vips[0] if vip is None else vip)}:{port}"
     with console.status(f"{requests} requests from {node} to {target}"):
         report = probe_from_node(name, node, target, requests, concurrency, hold=False)
     console.print(f"{node} → {target}: {report.summary()}")

@@ -26,8 +26,8 @@ LAYERS: list[tuple[str, list[str]]] = [
         [
             "edgesim",
             "edgesim.errors",
-            "edgesim.paths",
             "edgesim.files",  # atomic writes
+            "edgesim.locks",  # flock: one writer per lab, one instance per agent
             "edgesim.waiting",  # wait_until
             # The feature registry: names only; each layer loads the part of its own layer by name.
             "edgesim.features",
@@ -46,9 +46,12 @@ LAYERS: list[tuple[str, list[str]]] = [
         "model",
         [
             "edgesim.fields",
+            "edgesim.guard",  # lab names and the one guard of every removal
+            "edgesim.paths",  # the state root and lab directories (names checked by guard)
             "edgesim.nftexpr",  # nftables' JSON form, built (pure); edgesim.nft runs it
             "edgesim.model",
             "edgesim.load",
+            "edgesim.salvage",  # the semantic problems of a file that failed the schema
             # Features' topology sections and their pure constants and math.
             "edgesim.proxy.section",
             "edgesim.tenants.section",

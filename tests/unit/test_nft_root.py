@@ -51,7 +51,7 @@ def scratch() -> Iterator[str]:
     try:
         yield NETNS
     finally:
-        namespaces.remove(NETNS)
+        namespaces.remove(NETNS, f"{E2E_LAB}-")
 
 
 def refused(error: str) -> Problem:

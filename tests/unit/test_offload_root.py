@@ -27,7 +27,7 @@ def veth() -> Iterator[tuple[str, str]]:
                 ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up")
         yield NETNS, "off-a"
     finally:
-        namespaces.remove(NETNS)
+        namespaces.remove(NETNS, f"{E2E_LAB}-")
 
 
 def features(netns: str, ifname: str) -> dict[str, str]:
