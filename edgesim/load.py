@@ -206,6 +206,8 @@ _FIELD_HINTS = {
     "user_timeout_ms": "TCP_USER_TIMEOUT is a positive number of milliseconds",
     "min_drain_bytes_per_s": "a positive number of bytes per second",
     "drain_window_s": "a positive number of seconds, at most 3600",
+    "rate": "a whole number per second, at least 1 (per source for rate limits)",
+    "burst": "a whole number of packets or queries allowed at once, at least 1",
 }
 _GENERIC_HINTS = {
     "too_short": "add at least one entry",

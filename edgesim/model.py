@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from edgesim.dns.section import Dns
 from edgesim.fields import (
     LAB_NAME_MAX,
     LAB_NAME_PATTERN,
@@ -32,6 +33,7 @@ __all__ = [
     "NODE_NAME_MAX",
     "NODE_NAME_PATTERN",
     "RESERVED_ROLES",
+    "Dns",
     "Keepalive",
     "LabName",
     "Link",
@@ -153,6 +155,9 @@ class Topology(Strict):
         default_factory=Mitigation, description="XDP DoS mitigation rules applied on every edge's uplink."
     )
     proxy: TcpProxy | None = Field(None, description="The edges' TCP proxy to an origin host (optional).")
+    dns: Dns | None = Field(
+        None, description="The edges' authoritative DNS on the VIPs, behind a per-source socket filter."
+    )
 
     def nodes_with_role(self, role: Role) -> list[str]:
         """Names of the nodes with this role, in file order."""

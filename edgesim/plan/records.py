@@ -135,6 +135,19 @@ class NodePlan(Frozen):
         return next(i for i in self.interfaces if i.peer_node == peer)
 
 
+class DnsPlan(Frozen):
+    """The edges' DNS: the zone, its A records, the socket filter's starting limit and its files."""
+
+    zone: str
+    records: dict[str, str]  # label -> IPv4 address, inside the zone
+    serves: list[str]  # the destination addresses answered (the VIPs); others are ignored
+    rate: int  # queries per second per source
+    burst: int
+    enabled: bool
+    limit_file: str  # the limit set at run time (`dns limit`), relative to the state directory
+    sockets: dict[str, str]  # edge -> its DNS service's control socket, relative to the state directory
+
+
 class BackplanePort(Frozen):
     """An edge's attachment to the backplane: its interface, the bridge's port facing it, address and MAC."""
 
@@ -188,6 +201,7 @@ class LabPlan(Frozen):
     tenancy: TenancyPlan | None = Field(None, exclude_if=_none)
     tenants: list[TenantSpec] = Field(default_factory=list, exclude_if=_empty)
     backplane: BackplanePlan | None = None  # None when the infra pool has no room for it
+    dns: DnsPlan | None = Field(None, exclude_if=_none)  # the edges' DNS, with a `dns:` section
 
     def namespaces(self) -> list[str]:
         """Every namespace of the lab, in creation order."""

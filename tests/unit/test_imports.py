@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.features",
             # Packages whose __init__ is a docstring only: importing one of their modules runs nothing more.
             "edgesim.experiments",
+            "edgesim.dns",
             "edgesim.lb",
             "edgesim.mitigation",
             "edgesim.proxy",
@@ -50,6 +51,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.load",
             # Features' topology sections and their pure constants and math.
             "edgesim.proxy.section",
+            "edgesim.dns.section",
             "edgesim.tenants.section",
             "edgesim.tenants.validate",
             "edgesim.mitigation.rules",
@@ -89,6 +91,10 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.mitigation.agent",
             "edgesim.tenants.agent",
             # Feature internals: BPF maps and programs, stores, control APIs, status.
+            "edgesim.dns.control",
+            "edgesim.dns.filtermaps",
+            "edgesim.dns.server",
+            "edgesim.dns.zone",
             "edgesim.lb.balancer",
             "edgesim.lb.control",
             "edgesim.lb.health",
