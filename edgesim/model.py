@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from edgesim.dispatch.section import Dispatch
 from edgesim.dns.section import Dns
 from edgesim.fields import (
     LAB_NAME_MAX,
@@ -33,6 +34,7 @@ __all__ = [
     "NODE_NAME_MAX",
     "NODE_NAME_PATTERN",
     "RESERVED_ROLES",
+    "Dispatch",
     "Dns",
     "Keepalive",
     "LabName",
@@ -157,6 +159,9 @@ class Topology(Strict):
     proxy: TcpProxy | None = Field(None, description="The edges' TCP proxy to an origin host (optional).")
     dns: Dns | None = Field(
         None, description="The edges' authoritative DNS on the VIPs, behind a per-source socket filter."
+    )
+    dispatch: Dispatch | None = Field(
+        None, description="Socket dispatch with sk_lookup on every edge: all-ports proxy, shared ports."
     )
 
     def nodes_with_role(self, role: Role) -> list[str]:

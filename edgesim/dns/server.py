@@ -8,7 +8,6 @@ filter (SO_ATTACH_BPF), with a control socket for the limit and the counters. Ru
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -18,7 +17,6 @@ import struct
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,6 @@ from edgesim.dns.zone import Zone
 from edgesim.errors import EdgesimError
 
 PROGRAM = Path("sock_filter.c")
-COMPILE_NICENESS = 15
 ENTRY = "dns_filter"
 PORT = 53
 # linux/in.h; Python's socket module does not name it before 3.13.
@@ -55,21 +52,6 @@ def read_limit(path: Path, default: DnsLimit) -> DnsLimit:
         raise EdgesimError(f"{path}: not a DNS limit: {err.errors()[0]['msg']}") from None
 
 
-@contextlib.contextmanager
-def _low_priority() -> Iterator[None]:
-    """Run the block at a low CPU priority, then go back to the normal one.
-
-    Every edge's DNS service compiles its filter while `up` waits for the XDP agents compiling theirs;
-    on a busy host, the agents `up` waits for first should get the CPU first.
-    """
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, COMPILE_NICENESS)
-    try:
-        yield
-    finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)  # root may raise its priority again
-
-
 def socket_drops(sock: socket.socket) -> int:
     """What the kernel dropped at this socket (/proc/net/udp's drops: the filter's and the full buffer's)."""
     inode = os.fstat(sock.fileno()).st_ino
@@ -89,7 +71,7 @@ class DnsServer:
         self.serves = {socket.inet_aton(address) for address in serves}
         self.limit_file = limit_file
         self.default = default
-        with _low_priority():
+        with loader.low_priority():
             self.bpf = loader.compile_program(PROGRAM)
         self.prog_fd = loader.load_socket_filter(self.bpf, ENTRY)
         self.limit = read_limit(limit_file, default)

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgesim.dispatch.bindings import BindingTable
 from edgesim.mitigation.rules import RuleSet
 from edgesim.model import PlanRole
 from edgesim.tenants.spec import TenantSpec
@@ -148,6 +149,14 @@ class DnsPlan(Frozen):
     sockets: dict[str, str]  # edge -> its DNS service's control socket, relative to the state directory
 
 
+class DispatchPlan(Frozen):
+    """Socket dispatch on every edge: the bindings table it starts with, and each edge's agent socket."""
+
+    table: BindingTable
+    table_file: str  # the table in force (`dispatch bind|unbind|register`), relative to the state directory
+    sockets: dict[str, str]  # edge -> its dispatch agent's control socket, relative to the state directory
+
+
 class BackplanePort(Frozen):
     """An edge's attachment to the backplane: its interface, the bridge's port facing it, address and MAC."""
 
@@ -202,6 +211,7 @@ class LabPlan(Frozen):
     tenants: list[TenantSpec] = Field(default_factory=list, exclude_if=_empty)
     backplane: BackplanePlan | None = None  # None when the infra pool has no room for it
     dns: DnsPlan | None = Field(None, exclude_if=_none)  # the edges' DNS, with a `dns:` section
+    dispatch: DispatchPlan | None = Field(None, exclude_if=_none)  # sk_lookup, with a `dispatch:` section
 
     def namespaces(self) -> list[str]:
         """Every namespace of the lab, in creation order."""

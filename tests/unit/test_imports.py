@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.features",
             # Packages whose __init__ is a docstring only: importing one of their modules runs nothing more.
             "edgesim.experiments",
+            "edgesim.dispatch",
             "edgesim.dns",
             "edgesim.lb",
             "edgesim.mitigation",
@@ -52,6 +53,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             # Features' topology sections and their pure constants and math.
             "edgesim.proxy.section",
             "edgesim.dns.section",
+            "edgesim.dispatch.bindings",
+            "edgesim.dispatch.section",
             "edgesim.tenants.section",
             "edgesim.tenants.validate",
             "edgesim.mitigation.rules",
@@ -91,6 +94,12 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.mitigation.agent",
             "edgesim.tenants.agent",
             # Feature internals: BPF maps and programs, stores, control APIs, status.
+            "edgesim.dispatch.agent",
+            "edgesim.dispatch.control",
+            "edgesim.dispatch.maps",
+            "edgesim.dispatch.sockets",
+            "edgesim.dispatch.spectrum",
+            "edgesim.dispatch.store",
             "edgesim.dns.control",
             "edgesim.dns.filtermaps",
             "edgesim.dns.server",
