@@ -56,10 +56,8 @@ class Dispatcher:
     def reload(self) -> dict[str, Any]:
         """Re-read the table; bring the bindings trie and the socket map to it."""
         with self.lock:
+            # A label keeps its id for the table's life (labels are never removed), so counters never mix.
             new = store.read(self.table_file)
-            for label, index in new.labels.items():
-                if self.table.labels.get(label) != index:
-                    maps.clear_label(self.bpf, index)  # a fresh label starts at zero
             changes = maps.sync_bindings(self.bpf, new)
             self.table = new
             self._follow()
@@ -156,7 +154,7 @@ def serve(dispatcher: Dispatcher, path: Path) -> socketserver.UnixStreamServer:
                 answer: dict[str, Any] = {"ok": True, **handlers[request["op"]]()}
             except (KeyError, ValueError) as err:
                 answer = {"ok": False, "error": f"bad request: {err}"}
-            except EdgesimError as err:
+            except (EdgesimError, OSError) as err:
                 answer = {"ok": False, "error": str(err)}
             self.wfile.write(json.dumps(answer).encode() + b"\n")
 

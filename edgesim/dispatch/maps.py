@@ -62,13 +62,7 @@ def label_counters(bpf: bcc.BPF, table: BindingTable) -> dict[str, dict[str, int
     return counters
 
 
-def clear_label(bpf: bcc.BPF, index: int) -> None:
-    """Zero a label's counters (its id is being reused)."""
-    stats = bpf["label_stats"]
-    stats[ctypes.c_int(index)] = [stats.Leaf()] * len(stats[ctypes.c_int(index)])
-
-
 def totals(bpf: bcc.BPF) -> dict[str, Any]:
     """Lookups no binding matched (left to the kernel), and connections handed to a registered socket."""
     table = bpf["dispatch_totals"]
-    return {name: sum(v.value for v in table[ctypes.c_int(slot)]) for slot, name in enumerate(TOTALS)}
+    return {name: sum(int(v) for v in table[ctypes.c_int(slot)]) for slot, name in enumerate(TOTALS)}
