@@ -100,8 +100,8 @@ def udp_flood(target: Target) -> str:
 
 # What the DNS floods ask: a name of the default lab's zone (any query costs the server about the same).
 FLOOD_QNAME = "www.pop.example"
-# The few sources of the spread DNS flood: 100.127.53.1-16, each under XDP's per-source UDP limit when the
-# flood is spread over them and over the edges, together far over what a DNS server answers.
+# The few sources of the spread DNS flood: 100.127.53.1-16. A per-source limit upstream holds each of them
+# to its rate, and together they are still far over what a DNS server answers.
 FEW_SOURCES = "100, 127, 53, dinc(1, 16)"
 
 
