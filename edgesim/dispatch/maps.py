@@ -37,7 +37,7 @@ def _wanted(bpf: bcc.BPF, table: BindingTable) -> dict[tuple[int, int, int, int]
 
 def sync_bindings(bpf: bcc.BPF, table: BindingTable) -> int:
     """Make the bindings trie hold exactly the table's bindings; how many entries changed."""
-    trie = bpf["bindings"]
+    trie = bpf[b"bindings"]
     wanted = _wanted(bpf, table)
     present = {(k.prefixlen, k.protocol, k.port, k.addr): (v.label, v.prefix_len) for k, v in trie.items()}
     changes = 0
@@ -54,7 +54,7 @@ def sync_bindings(bpf: bcc.BPF, table: BindingTable) -> int:
 
 def label_counters(bpf: bcc.BPF, table: BindingTable) -> dict[str, dict[str, int]]:
     """Per label: lookups that matched its bindings, misses (no socket), drops; summed over the CPUs."""
-    stats = bpf["label_stats"]
+    stats = bpf[b"label_stats"]
     counters = {}
     for label, index in table.labels.items():
         per_cpu = stats[ctypes.c_int(index)]
@@ -64,5 +64,5 @@ def label_counters(bpf: bcc.BPF, table: BindingTable) -> dict[str, dict[str, int
 
 def totals(bpf: bcc.BPF) -> dict[str, Any]:
     """Lookups no binding matched (left to the kernel), and connections handed to a registered socket."""
-    table = bpf["dispatch_totals"]
+    table = bpf[b"dispatch_totals"]
     return {name: sum(int(v) for v in table[ctypes.c_int(slot)]) for slot, name in enumerate(TOTALS)}

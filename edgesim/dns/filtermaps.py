@@ -32,7 +32,7 @@ class SourceCount:
 
 def set_limit(bpf: bcc.BPF, limit: DnsLimit) -> None:
     """Put the limit in force: the filter reads it for every datagram, so no reattach is needed."""
-    table = bpf["sf_config"]
+    table = bpf[b"sf_config"]
     config = table.Leaf()
     # GCRA's form of a bucket of `burst` tokens refilled at `rate`: one token every interval, and an
     # arrival may run up to burst - 1 intervals ahead of its schedule.
@@ -46,13 +46,13 @@ def source_counters(bpf: bcc.BPF) -> list[SourceCount]:
     """Every source the filter tracks now, with its passed and dropped datagrams."""
     return [
         SourceCount(socket.inet_ntoa(key.value.to_bytes(4, "little")), leaf.passed, leaf.dropped)
-        for key, leaf in bpf["sf_sources"].items()
+        for key, leaf in bpf[b"sf_sources"].items()
     ]
 
 
 def totals(bpf: bcc.BPF) -> dict[str, int]:
     """The socket's counters: sources ever tracked, datagrams passed, dropped, and unparsed."""
-    table = bpf["sf_totals"]
+    table = bpf[b"sf_totals"]
     return {name: table[ctypes.c_int(slot)].value for slot, name in enumerate(TOTALS)}
 
 
