@@ -14,7 +14,7 @@ from types import ModuleType
 
 # Order matters: a later planner may build on what an earlier one planned (the XDP agent needs the
 # backplane; an edge's services start in this order).
-FEATURES: tuple[str, ...] = ("lb", "mitigation", "routing", "proxy", "tenants", "metrics")
+FEATURES: tuple[str, ...] = ("lb", "mitigation", "routing", "proxy", "tenants", "dns", "dispatch", "metrics")
 
 
 def part(feature: str, kind: str, package: str = "edgesim") -> ModuleType | None:

@@ -261,6 +261,8 @@ _FIELD_HINTS = {
     "user_timeout_ms": "TCP_USER_TIMEOUT is a positive number of milliseconds",
     "min_drain_bytes_per_s": "a positive number of bytes per second",
     "drain_window_s": "a positive number of seconds, at most 3600",
+    "rate": "a whole number per second, at least 1 (per source for rate limits)",
+    "burst": "a whole number of packets or queries allowed at once, at least 1",
 }
 _GENERIC_HINTS = {
     "too_short": "add at least one entry",
@@ -285,6 +287,7 @@ def check_topology(topology: Topology) -> list[Problem]:
         *_check_mitigation(topology),
         *_check_announce(topology),
         *_check_proxy(topology),
+        *_check_dispatch(topology),
     ]
 
 
@@ -611,6 +614,43 @@ def _check_proxy(topology: Topology) -> list[Problem]:
                     "proxy.port",
                     f"{proxy.port} is already served by the edges' HTTP service on vips[{index}]",
                     "pick a port that no VIP lists",
+                )
+            )
+    return problems
+
+
+def _check_dispatch(topology: Topology) -> list[Problem]:
+    """Dispatch prefixes lie inside pools.vips (the edges announce it), hold no VIP, and do not overlap."""
+    dispatch = topology.dispatch
+    if dispatch is None:
+        return []
+    problems = []
+    prefixes = [("dispatch.spectrum.prefix", dispatch.spectrum.prefix)] if dispatch.spectrum else []
+    prefixes += [(f"dispatch.services[{i}].prefix", s.prefix) for i, s in enumerate(dispatch.services)]
+    for where, prefix in prefixes:
+        if not prefix.subnet_of(topology.pools.vips):
+            problems.append(
+                Problem(where, f"{prefix} is outside pools.vips", f"the edges announce {topology.pools.vips}")
+            )
+        for vip in topology.vips:
+            if vip.address in prefix:
+                problems.append(
+                    Problem(where, f"{prefix} holds the VIP {vip.address}", "use a prefix of its own")
+                )
+    for index, (where, prefix) in enumerate(prefixes):
+        for other_where, other in prefixes[:index]:
+            if prefix.overlaps(other):
+                problems.append(
+                    Problem(where, f"{prefix} overlaps {other_where} ({other})", "give each its own")
+                )
+    spectrum = dispatch.spectrum
+    if spectrum is not None:
+        origin = topology.nodes.get(spectrum.origin)
+        if origin is None or origin.role != "host":
+            hosts = ", ".join(topology.nodes_with_role("host")) or "none yet"
+            problems.append(
+                Problem(
+                    "dispatch.spectrum.origin", f"'{spectrum.origin}' is not a host node", f"one of: {hosts}"
                 )
             )
     return problems

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from edgesim.dispatch.section import Dispatch
+from edgesim.dns.section import Dns
 from edgesim.fields import (
     LAB_NAME_MAX,
     LAB_NAME_PATTERN,
@@ -32,6 +34,8 @@ __all__ = [
     "NODE_NAME_MAX",
     "NODE_NAME_PATTERN",
     "RESERVED_ROLES",
+    "Dispatch",
+    "Dns",
     "Keepalive",
     "LabName",
     "Link",
@@ -153,6 +157,12 @@ class Topology(Strict):
         default_factory=Mitigation, description="XDP DoS mitigation rules applied on every edge's uplink."
     )
     proxy: TcpProxy | None = Field(None, description="The edges' TCP proxy to an origin host (optional).")
+    dns: Dns | None = Field(
+        None, description="The edges' authoritative DNS on the VIPs, behind a per-source socket filter."
+    )
+    dispatch: Dispatch | None = Field(
+        None, description="Socket dispatch with sk_lookup on every edge: all-ports proxy, shared ports."
+    )
 
     def nodes_with_role(self, role: Role) -> list[str]:
         """Names of the nodes with this role, in file order."""

@@ -8,6 +8,7 @@ import errno
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,6 +36,9 @@ XDP_MODE_FLAGS = {"native": XDP_FLAGS_DRV_MODE, "generic": XDP_FLAGS_SKB_MODE}
 _MODE_ORDER = {"auto": ("native", "generic"), "native": ("native",), "generic": ("generic",)}
 # IFLA_XDP_ATTACHED (XDP_ATTACHED_* in linux/if_link.h), which pyroute2 decodes to `ip link` names.
 _ATTACHED_MODES = {"xdp": "native", "xdpgeneric": "generic", "xdpoffload": "offload", "xdpmulti": "multi"}
+# asm-generic/socket.h: attach an eBPF program (by fd) as a socket's filter, and remove it (SO_DETACH_FILTER).
+SO_ATTACH_BPF = 50
+SO_DETACH_BPF = 27
 # How many lines of compiler or verifier output an error shows; the rest is rarely the cause.
 _OUTPUT_LINES = 15
 # A quoted include: edgesim's own headers (system headers come in angle brackets and are left to clang).
@@ -117,6 +121,21 @@ def translation_unit(source: Path) -> str:
     return "\n".join(expand(source.resolve())) + "\n"
 
 
+@contextlib.contextmanager
+def low_priority(niceness: int = 15) -> Iterator[None]:
+    """Run the block (a compile) at a low CPU priority, then go back to the normal one.
+
+    Services that compile a program while `up` waits for others compiling theirs (the XDP agents come
+    first in every edge's plan) use it, so that on a busy host what `up` waits for first gets the CPU first.
+    """
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    try:
+        yield
+    finally:
+        os.setpriority(os.PRIO_PROCESS, 0, before)  # root may raise its priority again
+
+
 def compile_program(
     source: Path, cflags: Sequence[str] = (), params: Mapping[str, int | str] | None = None
 ) -> bcc.BPF:
@@ -179,6 +198,25 @@ def load_xdp(program: bcc.BPF, function: str) -> int:
 def load_tc(program: bcc.BPF, function: str) -> int:
     """Load one function of a compiled program as a TC classifier (cls_bpf) and return its fd."""
     return _load(program, function, type(program).SCHED_CLS, "TC")
+
+
+def load_socket_filter(program: bcc.BPF, function: str) -> int:
+    """Load one function of a compiled program as a socket filter and return its fd."""
+    return _load(program, function, type(program).SOCKET_FILTER, "socket filter")
+
+
+def attach_socket_filter(sock: socket.socket, fd: int) -> None:
+    """Attach a loaded socket filter to a socket (SO_ATTACH_BPF); it replaces the socket's filter, if any."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, fd)
+
+
+def detach_socket_filter(sock: socket.socket) -> None:
+    """Remove the socket's filter (SO_DETACH_BPF): every datagram reaches the socket again."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:  # no filter attached: nothing to do
+            raise
 
 
 @contextlib.contextmanager

@@ -28,6 +28,9 @@ RULES_FILE = "mitigation.json"  # the XDP rule set every edge agent loads
 LB_STATE_FILE = "lb.json"  # the load balancer's state every edge agent computes its table from
 BIRD_DIR = "bird"  # each BIRD's config, include files, control socket and pid file
 STORE_DIR = "etcd"  # etcd's data
+DNS_LIMIT_FILE = "dns-limit.json"  # the DNS socket filter's per-source limit set at run time
+SERVICES_FILE = "services.json"  # the supervisor's report of its services' pids (edgesim.state)
+DISPATCH_TABLE_FILE = "dispatch.json"  # the sk_lookup bindings table every edge's dispatch agent applies
 
 
 def netns_name(lab: str, node: str) -> str:
@@ -77,6 +80,16 @@ def tenant_edge_ifname(tenant: str) -> str:
 def xdp_agent_socket(edge: str) -> str:
     """The control socket of an edge's XDP agent, relative to the lab's state directory."""
     return f"xdp-{edge}.sock"
+
+
+def dns_socket(edge: str) -> str:
+    """The control socket of an edge's DNS service, relative to the lab's state directory."""
+    return f"dns-{edge}.sock"
+
+
+def dispatch_socket(edge: str) -> str:
+    """The control socket of an edge's dispatch agent, relative to the lab's state directory."""
+    return f"dispatch-{edge}.sock"
 
 
 def bird_files(node: str) -> str:

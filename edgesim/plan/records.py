@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgesim.dispatch.bindings import BindingTable
 from edgesim.mitigation.rules import RuleSet
 from edgesim.model import PlanRole
 from edgesim.tenants.spec import TenantSpec
@@ -158,6 +159,27 @@ class NodePlan(Frozen):
         return next(i for i in self.interfaces if i.peer_node == peer)
 
 
+class DnsPlan(Frozen):
+    """The edges' DNS: the zone, its A records, the socket filter's starting limit and its files."""
+
+    zone: str
+    records: dict[str, str]  # label -> IPv4 address, inside the zone
+    serves: list[str]  # the destination addresses answered (the VIPs); others are ignored
+    rate: int  # queries per second per source
+    burst: int
+    enabled: bool
+    limit_file: str  # the limit set at run time (`dns limit`), relative to the state directory
+    sockets: dict[str, str]  # edge -> its DNS service's control socket, relative to the state directory
+
+
+class DispatchPlan(Frozen):
+    """Socket dispatch on every edge: the bindings table it starts with, and each edge's agent socket."""
+
+    table: BindingTable
+    table_file: str  # the table in force (`dispatch bind|unbind|register`), relative to the state directory
+    sockets: dict[str, str]  # edge -> its dispatch agent's control socket, relative to the state directory
+
+
 class BackplanePort(Frozen):
     """An edge's attachment to the backplane: its interface, the bridge's port facing it, address and MAC."""
 
@@ -211,6 +233,8 @@ class LabPlan(Frozen):
     tenancy: TenancyPlan | None = Field(None, exclude_if=_none)
     tenants: list[TenantSpec] = Field(default_factory=list, exclude_if=_empty)
     backplane: BackplanePlan | None = None  # None when the infra pool has no room for it
+    dns: DnsPlan | None = Field(None, exclude_if=_none)  # the edges' DNS, with a `dns:` section
+    dispatch: DispatchPlan | None = Field(None, exclude_if=_none)  # sk_lookup, with a `dispatch:` section
     # Processes the supervisor runs in the host's root namespace (only loopback relays: nothing routed).
     host_services: list[ServicePlan] = Field(default_factory=list, exclude_if=_empty)
     metrics: MetricsPlan | None = Field(None, exclude_if=_none)  # with a management node only

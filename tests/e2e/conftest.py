@@ -46,7 +46,7 @@ def lab(root_routes_before_lab: set) -> LabPlan:
 # Floods run last in the session: after them, a slow reader through the edge proxy (test_tcp_proxy) was seen
 # to stall on the shared lab (its window updates stopped taking effect on the edge; not yet explained), so
 # the tests that need a quiet lab get it first.
-FLOOD_MODULES = ("test_ddos.py",)
+FLOOD_MODULES = ("test_ddos.py", "test_dns.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

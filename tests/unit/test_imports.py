@@ -33,6 +33,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.features",
             # Packages whose __init__ is a docstring only: importing one of their modules runs nothing more.
             "edgesim.experiments",
+            "edgesim.dispatch",
+            "edgesim.dns",
             "edgesim.lb",
             "edgesim.metrics",
             "edgesim.mitigation",
@@ -54,6 +56,9 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.salvage",  # the semantic problems of a file that failed the schema
             # Features' topology sections and their pure constants and math.
             "edgesim.proxy.section",
+            "edgesim.dns.section",
+            "edgesim.dispatch.bindings",
+            "edgesim.dispatch.section",
             "edgesim.tenants.section",
             "edgesim.tenants.validate",
             "edgesim.mitigation.rules",
@@ -110,6 +115,16 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.metrics.kernel",
             "edgesim.metrics.client",
             # Feature internals: BPF maps and programs, stores, control APIs, status.
+            "edgesim.dispatch.agent",
+            "edgesim.dispatch.control",
+            "edgesim.dispatch.maps",
+            "edgesim.dispatch.sockets",
+            "edgesim.dispatch.spectrum",
+            "edgesim.dispatch.store",
+            "edgesim.dns.control",
+            "edgesim.dns.filtermaps",
+            "edgesim.dns.server",
+            "edgesim.dns.zone",
             "edgesim.lb.balancer",
             "edgesim.lb.control",
             "edgesim.lb.health",

@@ -27,8 +27,21 @@ def test_default_topology_is_the_demo_pop() -> None:
     plan = build_plan(load_topology(REPO_ROOT / "topology" / "default.yml"))
     assert [n.name for n in plan.nodes_with_role("edge")] == ["edge1", "edge2", "edge3", "edge4"]
     assert {n.name for n in plan.nodes_with_role("host")} == {"client1", "client2", "attacker", "origin"}
-    # The edges' TCP proxy on VIP:8080, to the origin server on the origin host.
-    assert {s.name for s in plan.nodes["edge1"].services} == {"http", "xdp", "bird", "proxy", "tenants"}
+    # The edges' TCP proxy on VIP:8080, to the origin server on the origin host; DNS on the VIPs' udp/53;
+    # socket dispatch's agent, the all-ports proxy and two services sharing port 80.
+    services = {s.name for s in plan.nodes["edge1"].services}
+    assert services == {
+        "http",
+        "xdp",
+        "bird",
+        "proxy",
+        "tenants",
+        "dns",
+        "dispatch",
+        "spectrum",
+        "web-a",
+        "web-b",
+    }
     origin = plan.nodes["origin"]
     assert origin.services[0].listens == [f"{origin.interfaces[0].address.split('/')[0]}:9000"]
     assert plan.vips == ["198.51.100.10"]

@@ -1,0 +1,1 @@
+"""Socket dispatch with sk_lookup: bindings of (protocol, prefix, port or all ports) to labelled sockets."""
