@@ -113,6 +113,20 @@ static __always_inline int encapsulate(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* The VERDICT_TO_* refusing a decapsulated packet to this inner destination, or -1 when it may go. */
+static __always_inline int refused_destination(__be32 daddr)
+{
+	struct prefix_key key = {.prefixlen = 32, .addr = daddr};
+	__u32 *verdict = refused.lookup(&key);
+
+	if (verdict)
+		return *verdict;
+	/* A tenant prefix added after the ranges were filled in is refused all the same. */
+	if (prefixes.lookup(&key))
+		return VERDICT_TO_TENANT;
+	return -1;
+}
+
 static __always_inline int decapsulate(struct __sk_buff *skb)
 {
 	struct cursor c = {.pos = (void *)(long)skb->data, .end = (void *)(long)skb->data_end};
@@ -146,6 +160,23 @@ static __always_inline int decapsulate(struct __sk_buff *skb)
 		}
 	}
 	__u32 owner = *tenant;
+	__u32 ifindex = 0;
+
+	if (DECAP_TO_CONTEXT) {
+		int verdict = refused_destination(inner->daddr);
+
+		if (verdict >= 0) {
+			count(skb, owner, verdict);
+			return TC_ACT_SHOT;
+		}
+		__u32 *context = contexts.lookup(&owner);
+
+		if (!context) {
+			count(skb, owner, VERDICT_NO_CONTEXT);
+			return TC_ACT_SHOT;
+		}
+		ifindex = *context;
+	}
 
 	/* FIXED_GSO: the segments keep the size they were sent with (see encapsulate). */
 	if (bpf_skb_adjust_room(skb, -(int)GRE_OVERHEAD, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO)) {
@@ -153,6 +184,12 @@ static __always_inline int decapsulate(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	count(skb, owner, VERDICT_DECAPSULATED);
+	/*
+	 * Into the tenant's namespace (ingress of the veth's peer): the edge's own tables, which reach the
+	 * management network and the backplane, never route what a tenant's site sent.
+	 */
+	if (DECAP_TO_CONTEXT)
+		return bpf_redirect_peer(ifindex, 0);
 	return TC_ACT_OK;
 }
 

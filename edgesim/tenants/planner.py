@@ -4,7 +4,7 @@ edge's tenant agent, GRE endpoint and tenant prefixes; each customer site router
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from edgesim.model import MGMT_NODE, Topology
 from edgesim.plan.addressing import Allocator, gre_endpoint, host_address, infra_block
@@ -18,6 +18,8 @@ TENANT_AGENT_MODULE = "edgesim.tenants.agent"
 STORE_PORT = 2379
 STORE_PEER_PORT = 2380
 TENANT_AGENT_PORT = 9180
+# RFC 2544's benchmarking range: the lab's infrastructure pool and the hosts' management networks.
+INFRA_RANGE = IPv4Network("198.18.0.0/15")
 # Edges serving tenants receive, from their tenant namespaces, GRE packets whose source (the anycast GRE
 # endpoint) is one of their own addresses; without accept_local the kernel drops them as martians.
 TENANT_EDGE_SYSCTLS = {
@@ -50,6 +52,7 @@ def plan_nodes(b: PlanBuilder) -> None:
         prefix_pool=str(topology.pools.tenants),
         site_pool=str(topology.pools.internet),
         veth_pool=str(infra_block(topology.pools.infra, "tenant veths")),
+        refused=refused_ranges(topology),
     )
     b.sections["tenancy"] = tenancy
     b.sections["tenants"] = specs
@@ -79,6 +82,21 @@ def plan_nodes(b: PlanBuilder) -> None:
                 tenant=spec.id,
                 prefixes=[str(p) for p in spec.prefixes],
             )
+
+
+def refused_ranges(topology: Topology) -> dict[str, str]:
+    """Where a tenant's traffic (what its site sends through the tunnel) never goes, and why: the lab's
+    infrastructure (its pool and the whole 198.18.0.0/15 benchmarking range it and the hosts' management
+    networks come from), the edges' own services, and every tenant's prefixes (tenants meet only through
+    the internet, each behind its own firewall)."""
+    pools = topology.pools
+    ranges = [(INFRA_RANGE, "infrastructure"), (pools.infra, "infrastructure")]
+    ranges += [(pools.vips, "anycast"), (pools.gre, "anycast"), (pools.tenants, "tenant")]
+    kept: dict[str, str] = {}
+    for net, reason in ranges:
+        if not any(net.subnet_of(IPv4Network(other)) for other in kept):
+            kept[str(net)] = reason
+    return kept
 
 
 def _tenant_specs(topology: Topology, interfaces: dict[str, list[InterfacePlan]]) -> list[TenantSpec]:
@@ -132,4 +150,5 @@ def _agent_service(lab: str, edge: NodeDraft, tenancy: TenancyPlan) -> ServicePl
         "--veth-pool": tenancy.veth_pool,
     }
     args = [word for option, value in options.items() for word in (option, value)]
+    args += [word for net, reason in tenancy.refused.items() for word in ("--refuse", f"{net}={reason}")]
     return ServicePlan(name="tenants", module=TENANT_AGENT_MODULE, args=args, listens=[listen])
