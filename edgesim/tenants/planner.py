@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from edgesim.model import MGMT_NODE, Topology
+from edgesim.model import INFRA_RANGE, MGMT_NODE, Topology
 from edgesim.plan.addressing import Allocator, gre_endpoint, host_address, infra_block
 from edgesim.plan.builder import NodeDraft, PlanBuilder
 from edgesim.plan.naming import STORE_DIR
@@ -18,8 +18,6 @@ TENANT_AGENT_MODULE = "edgesim.tenants.agent"
 STORE_PORT = 2379
 STORE_PEER_PORT = 2380
 TENANT_AGENT_PORT = 9180
-# RFC 2544's benchmarking range: the lab's infrastructure pool and the hosts' management networks.
-INFRA_RANGE = IPv4Network("198.18.0.0/15")
 # Edges serving tenants receive, from their tenant namespaces, GRE packets whose source (the anycast GRE
 # endpoint) is one of their own addresses; without accept_local the kernel drops them as martians.
 TENANT_EDGE_SYSCTLS = {
