@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from scapy.layers.inet import GRE, IP, TCP
@@ -329,7 +330,9 @@ def test_a_rule_added_with_the_cli_is_enforced_on_every_edge_within_2_s(lab: Lab
     client = lab.nodes["client1"].netns
     assert not tcp_connects(client, ACME_WWW, CLOSED_PORT, timeout=0.5)
     spec = admin.list_tenants(E2E_LAB).tenants["acme"]
-    wanted = nft.tenant_ruleset(spec.model_copy(update={"rules": [*spec.rules, RULE_8080]}))
+    assert lab.tenancy is not None
+    refused = [IPv4Network(net) for net in lab.tenancy.refused]
+    wanted = nft.tenant_ruleset(spec.model_copy(update={"rules": [*spec.rules, RULE_8080]}), refused)
     digest = wanted.digest
     namespaces_ = [tenant_netns(E2E_LAB, edge, "acme") for edge in edges(lab)]
     store = admin.store_for(E2E_LAB)
