@@ -53,8 +53,11 @@ def edge_ruleset(tenants: Iterable[TenantSpec], refused: Iterable[IPv4Network] =
         {"map": {**marks, **({"elem": elements} if elements else {})}},
         _refused_set(refused),
         nft.base_chain("prerouting", "prerouting", "mangle", "accept"),
-        nft.base_chain("input", "input", "filter", "accept"),
-        nft.base_chain("forward", "forward", "filter", "accept"),
+        # Before every filter-priority chain: the XDP agent's synproxy table answers SYNs to a protected
+        # VIP in its input chain, and would answer a tenant namespace's (seen as a flake: chain order at
+        # equal priority is the order the tables were made in).
+        nft.base_chain("input", "input", "mangle", "accept"),
+        nft.base_chain("forward", "forward", "mangle", "accept"),
         nft.rule("prerouting", nft.set_mark({"map": {"key": nft.payload("ip", "daddr"), "data": "@marks"}})),
         # A tenant namespace sends the edge only GRE towards its site and the traffic its site sent towards
         # the internet: never anything for the edge's own addresses, the infrastructure or the services.

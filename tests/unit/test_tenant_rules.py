@@ -192,6 +192,8 @@ def test_traffic_from_the_site_goes_to_the_internet_only() -> None:
     edge = nft.edge_ruleset([spec()], refused)
     from_tenant = {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "t-*"}}
     assert exprs(edge, "input") == [[from_tenant, {"counter": "from_tenants_refused"}, {"drop": None}]]
+    walls = {c["name"]: c["prio"] for c in added(edge, "chain") if c["name"] in ("input", "forward")}
+    assert walls == {"input": -150, "forward": -150}, "before synproxy's input chain (priority filter)"
     assert exprs(edge, "forward") == [
         [from_tenant, to_refused, {"counter": "from_tenants_refused"}, {"drop": None}]
     ]
