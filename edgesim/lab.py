@@ -138,6 +138,23 @@ def _up(plan: LabPlan, topology: str | Path, backend_name: str, console: Console
         if current.healthy:
             console.print(f"[green]lab {plan.lab} is already up with this topology; nothing changed[/]")
             return UpResult(plan, changed=False, seconds=time.monotonic() - started)
+        if current.supervisor_pid is None and all(
+            n.present and n.links_up == n.links_total for n in current.nodes
+        ):
+            # Only the supervisor died (SIGKILL): a new one takes over the services still running.
+            console.print(f"[yellow]lab {plan.lab} has lost its supervisor; starting a new one[/]")
+            _start_supervisor(state)
+            wait_until(
+                state.supervisor_pid,
+                timeout=READY_TIMEOUT_S,
+                interval=0.05,
+                failure=lambda _: Problem(
+                    f"lab {plan.lab}", "the new supervisor did not start", f"see {state.logs}"
+                ),
+            )
+            wait_ready(plan.lab)
+            console.print(f"[green]lab {plan.lab} is supervised again[/]")
+            return UpResult(plan, changed=True, seconds=time.monotonic() - started)
         console.print(f"[yellow]lab {plan.lab} is up but damaged; rebuilding it[/]")
     if recorded or namespaces.list_with_prefix(plan.netns_prefix):
         if recorded and recorded.get("phase") != "up":

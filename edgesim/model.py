@@ -28,6 +28,7 @@ from edgesim.tenants.spec import TenantName
 __all__ = [
     "ANYCAST_POOLS",
     "DESIGN_RANGES",
+    "INFRA_RANGE",
     "LAB_NAME_MAX",
     "LAB_NAME_PATTERN",
     "MGMT_NODE",
@@ -76,6 +77,10 @@ DESIGN_RANGES: dict[str, IPv4Network] = {
     "tenants": IPv4Network("203.0.113.0/24"),
     "internet": IPv4Network("100.64.0.0/10"),
 }
+
+# RFC 2544's benchmarking range: the infrastructure pool lies in it, and so do the hosts' management networks
+# (198.19.0.0/16). Nothing from the outside or from a tenant may reach it.
+INFRA_RANGE = IPv4Network("198.18.0.0/15")
 
 # The pools whose prefixes belong to the PoP's edges: the only ones an edge may announce.
 ANYCAST_POOLS = ("vips", "gre", "tenants")

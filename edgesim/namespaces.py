@@ -182,6 +182,11 @@ def _signal(pid: int, sig: int) -> bool:
         return False
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie does not): ours or another's, e.g. one a dead supervisor started."""
+    return _alive(pid)
+
+
 def _alive(pid: int) -> bool:
     try:
         # A zombie still answers kill(0); reap our own children and treat zombies as gone.

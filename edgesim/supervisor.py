@@ -1,6 +1,8 @@
 """The lab supervisor: runs each service in its node, restarts it when it dies, stops all on SIGTERM.
 
 Started by `up` as `python -m edgesim.supervisor --lab NAME`; one per lab, recorded in the lab state.
+A supervisor started for a lab whose previous one died (SIGKILL: its services kept running) takes over
+the services still running as they are, by the pids the previous one recorded, and starts the others.
 A service listed in the lab's held file (edgesim.lab.stop_service) is stopped and kept stopped until it
 is taken off the list again (edgesim.lab.start_service).
 """
@@ -15,6 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgesim import guard, locks, namespaces, runtime
 from edgesim.backends.base import Backend
@@ -24,6 +27,29 @@ from edgesim.state import LabState
 
 RESTART_DELAY_S = 1.0
 MAX_RESTARTS_PER_MINUTE = 5
+
+
+class Adopted:
+    """A service process a previous supervisor started: not our child, so watched by its pid."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """None while it runs; then -1 (its exit status went to whoever reaped it, not to us)."""
+        if self.returncode is None and not namespaces.process_alive(self.pid):
+            self.returncode = -1
+        return self.returncode
+
+
+def _runs(pid: int, argv: list[str]) -> bool:
+    """Whether pid is alive and runs exactly argv (a recorded pid may since have been reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return namespaces.process_alive(pid) and cmdline.rstrip(b"\0").split(b"\0") == [a.encode() for a in argv]
 
 
 @dataclass
@@ -36,7 +62,7 @@ class Supervised:
     argv: list[str]
     log: str
     cwd: str  # the lab's state directory: relative paths in a command (BIRD's files) resolve there
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | Adopted | None = None
     restarts: list[float] = field(default_factory=list)
     gave_up: bool = False
     held: bool = False  # stopped on request, not to be restarted until released
@@ -118,8 +144,14 @@ def supervise(lab: str) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    previous = state.services()  # what the supervisor before this one recorded, if there was one
     for item in items:
-        _start(item)
+        pid = previous.get(item.key, {}).get("pid")
+        if pid and _runs(pid, item.argv):
+            item.process = Adopted(pid)
+            print(f"supervisor: {item.key} still runs (pid {pid}); taking it over", flush=True)
+        else:
+            _start(item)
     _report(state, items)
     while not stop.wait(0.2):
         changed = _apply_holds(items, state.held())

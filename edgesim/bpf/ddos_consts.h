@@ -15,6 +15,7 @@
 #define SLOT_COOKIE_ACK_OK 4	/* ACK carrying a valid cookie: the flow is remembered and passed */
 #define SLOT_COOKIE_ACK_BAD 5	/* non-SYN packet of an unknown flow without a valid cookie: dropped */
 #define SLOT_COOKIE_FLOW 6	/* packet of a flow that completed the cookie handshake: passed */
+#define SLOT_CONTROL 12		/* the lab's own control traffic (BGP, BFD with the router): passed first */
 #define FIRST_RULE_SLOT 16
 
 /* Source-prefix rule tables (allow and drop) hold up to this many prefixes each. */
@@ -33,6 +34,17 @@
 /* The prog-array slot of the program that runs after this one (the L4 load balancer). */
 #define CHAIN_NEXT 0
 #define CHAIN_SIZE 4
+
+/*
+ * The lab's control traffic on the uplink: BGP (TCP 179) and single-hop BFD (UDP 3784 control, 3785 echo)
+ * between the router and the edge, both sent with TTL 255 (GTSM, RFC 5082; RFC 5881 for BFD). A packet the
+ * router forwarded, whatever source it claims, arrives with a smaller TTL and meets every rule.
+ */
+#define BGP_PORT 179
+#define BFD_CONTROL_PORT 3784
+#define BFD_ECHO_PORT 3785
+#define GTSM_TTL 255
+#define MAX_CONTROL_PEERS 64
 
 /* A SYN-ACK carries one TCP option, the MSS: 20 + 4 bytes of TCP header. */
 #define SYNACK_TCP_LEN 24

@@ -10,6 +10,12 @@
 /* Packets and bytes per counter slot (verdict slots, then one per rule); summed over CPUs by the reader. */
 BPF_PERCPU_ARRAY(stats, struct counter, MAX_SLOTS);
 
+/*
+ * The lab's control sessions on this edge's uplink (router address -> edge address; value unused): their
+ * BGP and BFD packets with TTL 255 pass before any rule, so no user rule can cut the routing.
+ */
+BPF_HASH(control_peers, struct control_key, __u32, MAX_CONTROL_PEERS);
+
 /* Source prefixes that skip every drop rule (value: the allow rule's slot); wins over drop_src. */
 BPF_LPM_TRIE(allow_src, struct lpm_v4_key, __u32, MAX_PREFIXES);
 

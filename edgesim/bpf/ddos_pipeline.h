@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The DoS pipeline. Order: frame and header sanity (malformed, IP options, fragments) -> allowlist (skips
- * all drops) -> source-prefix drops -> protocol/port drops -> per-source rate limits (SYN, UDP, ICMP) ->
+ * The DoS pipeline. Order: frame and header sanity (malformed, IP options, fragments) -> the lab's control
+ * traffic (BGP, BFD with the router; never subject to a user rule) -> allowlist (skips all drops) -> source-prefix drops -> protocol/port drops -> per-source rate limits (SYN, UDP, ICMP) ->
  * SYN cookies for protected VIP:ports -> per-VIP cap -> pass to the next program of the chain (the L4
  * load balancer), or to the stack when there is none. Every verdict is counted in `stats`, per rule.
  */
@@ -91,6 +91,29 @@ static __always_inline __u32 rate_over(const struct ddos_packet *pkt, __u64 now)
 	return 0;
 }
 
+/*
+ * Whether a packet is the lab's own control traffic: BGP or BFD of a known session, sent by the directly
+ * connected peer (TTL 255, which no forwarded packet keeps). Parses on a copy of the cursor: the pipeline
+ * below parses the transport header again, in its own order.
+ */
+static __always_inline int control_traffic(const struct cursor *at, const struct iphdr *ip)
+{
+	struct control_key key = {.saddr = ip->saddr, .daddr = ip->daddr};
+	struct cursor c = *at;
+	struct tcphdr *th;
+	struct udphdr *uh;
+
+	if (ip->ttl != GTSM_TTL || is_fragment(ip) || !control_peers.lookup(&key))
+		return 0;
+	if (ip->protocol == IPPROTO_TCP)
+		return parse_tcphdr(&c, ip, &th) == 0 &&
+		       (th->dest == bpf_htons(BGP_PORT) || th->source == bpf_htons(BGP_PORT));
+	if (ip->protocol == IPPROTO_UDP)
+		return parse_udphdr(&c, ip, &uh) == 0 &&
+		       (uh->dest == bpf_htons(BFD_CONTROL_PORT) || uh->dest == bpf_htons(BFD_ECHO_PORT));
+	return 0;
+}
+
 /* The DoS pipeline for a packet that came in directly (hop HOP_DIRECT) or over the backplane. */
 static __always_inline int ddos(struct xdp_md *ctx, __u32 hop)
 {
@@ -122,6 +145,11 @@ static __always_inline int ddos(struct xdp_md *ctx, __u32 hop)
 		return drop(cfg->ip_options_slot, bytes);
 	if (cfg && cfg->fragments_slot && is_fragment(pkt.ip))
 		return drop(cfg->fragments_slot, bytes);
+
+	if (control_traffic(&c, pkt.ip)) {
+		count(SLOT_CONTROL, bytes);
+		return pass(ctx, bytes);
+	}
 
 	struct lpm_v4_key src = {.prefixlen = 32, .addr = pkt.ip->saddr};
 	__u32 *allowed = allow_src.lookup(&src);

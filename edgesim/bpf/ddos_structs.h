@@ -16,6 +16,12 @@ struct lpm_v4_key {
 	__be32 addr;
 };
 
+/* A control session's two ends: the router's address on the link, and this edge's (network byte order). */
+struct control_key {
+	__be32 saddr;
+	__be32 daddr;
+};
+
 /* A protocol + port rule; port in host byte order. */
 struct port_key {
 	__u8 proto;

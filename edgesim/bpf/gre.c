@@ -10,6 +10,9 @@
  *   DECAP_CHECK_SOURCE  1: decapsulate only when the inner source is a prefix of the remote's own tenant
  *   TENANT_MARK_BASE    non-zero: only encapsulate packets whose mark is TENANT_MARK_BASE + their tenant
  *                       (a multiple of 0x10000: the low 16 bits are the tenant)
+ *   DECAP_TO_CONTEXT    1 (edge): never route a decapsulated packet here; refuse inner destinations in
+ *                       `refused`, then hand it to the tenant's namespace (`contexts`) with
+ *                       bpf_redirect_peer, so that it is routed by the tenant's table and firewall only
  */
 #include <uapi/linux/bpf.h>
 

@@ -20,6 +20,14 @@ enum gre_verdict {
 	VERDICT_MALFORMED = 5,		/* GRE to our endpoint, truncated, fragmented or not plain IPv4: dropped */
 	VERDICT_WRONG_TENANT = 6,	/* marked for another tenant than its destination's, or for no tunnel: dropped */
 	VERDICT_ERROR = 7,		/* the kernel refused to resize the packet: dropped */
+	/*
+	 * Decapsulated on an edge, the inner packet is the tenant's traffic towards the internet; these are
+	 * where it may never go (the `refused` map says which range is which), each dropped and counted.
+	 */
+	VERDICT_TO_INFRASTRUCTURE = 8,	/* inner destination in the lab's links, management or backplane */
+	VERDICT_TO_ANYCAST = 9,		/* inner destination a VIP or the GRE endpoint: an edge's own service */
+	VERDICT_TO_TENANT = 10,		/* inner destination a tenant prefix (another tenant's, or its own) */
+	VERDICT_NO_CONTEXT = 11,	/* the tenant has no namespace on this edge to route it in: dropped */
 };
 
 #endif

@@ -40,6 +40,18 @@ static __always_inline int parse_plain_ipv4(struct cursor *c, struct iphdr **ip)
 	return 0;
 }
 
+/*
+ * An IPv4 header's total length agrees with the packet: it covers the header, and the packet holds it all.
+ * Checked against skb->len, not the linear part (see parse_plain_ipv4). Found by fuzzing: without it, GRE
+ * whose lengths lie was unwrapped into a packet cut short.
+ */
+static __always_inline int length_fits(const struct __sk_buff *skb, const struct iphdr *ip, __u32 offset)
+{
+	__u32 total = bpf_ntohs(ip->tot_len);
+
+	return total >= sizeof(struct iphdr) && skb->len >= offset && total <= skb->len - offset;
+}
+
 static __always_inline int encapsulate(struct __sk_buff *skb)
 {
 	struct cursor c = {.pos = (void *)(long)skb->data, .end = (void *)(long)skb->data_end};
@@ -66,6 +78,12 @@ static __always_inline int encapsulate(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	__u32 tenant = route->tenant;
+
+	/* Never wrap what is not a whole IPv4 packet: the other end would unwrap it half-parsed. */
+	if (!length_fits(skb, inner, sizeof(struct ethhdr))) {
+		count(skb, tenant, VERDICT_MALFORMED);
+		return TC_ACT_SHOT;
+	}
 
 	/*
 	 * Defence in depth: the tenant namespace marks what it accepted; a packet for another tenant's prefix
@@ -113,6 +131,20 @@ static __always_inline int encapsulate(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* The VERDICT_TO_* refusing a decapsulated packet to this inner destination, or -1 when it may go. */
+static __always_inline int refused_destination(__be32 daddr)
+{
+	struct prefix_key key = {.prefixlen = 32, .addr = daddr};
+	__u32 *verdict = refused.lookup(&key);
+
+	if (verdict)
+		return *verdict;
+	/* A tenant prefix added after the ranges were filled in is refused all the same. */
+	if (prefixes.lookup(&key))
+		return VERDICT_TO_TENANT;
+	return -1;
+}
+
 static __always_inline int decapsulate(struct __sk_buff *skb)
 {
 	struct cursor c = {.pos = (void *)(long)skb->data, .end = (void *)(long)skb->data_end};
@@ -132,7 +164,9 @@ static __always_inline int decapsulate(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	/* A fragment of a GRE packet cannot be unwrapped on its own (and this tunnel never sends any). */
-	if (is_fragment(outer) || parse_grehdr(&c, &gre) < 0 || parse_iphdr(&c, &inner) < 0 || inner->ihl != 5) {
+	if (is_fragment(outer) || parse_grehdr(&c, &gre) < 0 || parse_iphdr(&c, &inner) < 0 || inner->ihl != 5 ||
+	    !length_fits(skb, outer, sizeof(struct ethhdr)) ||
+	    bpf_ntohs(inner->tot_len) + GRE_OVERHEAD != bpf_ntohs(outer->tot_len)) {
 		count(skb, *tenant, VERDICT_MALFORMED);
 		return TC_ACT_SHOT;
 	}
@@ -146,6 +180,23 @@ static __always_inline int decapsulate(struct __sk_buff *skb)
 		}
 	}
 	__u32 owner = *tenant;
+	__u32 ifindex = 0;
+
+	if (DECAP_TO_CONTEXT) {
+		int verdict = refused_destination(inner->daddr);
+
+		if (verdict >= 0) {
+			count(skb, owner, verdict);
+			return TC_ACT_SHOT;
+		}
+		__u32 *context = contexts.lookup(&owner);
+
+		if (!context) {
+			count(skb, owner, VERDICT_NO_CONTEXT);
+			return TC_ACT_SHOT;
+		}
+		ifindex = *context;
+	}
 
 	/* FIXED_GSO: the segments keep the size they were sent with (see encapsulate). */
 	if (bpf_skb_adjust_room(skb, -(int)GRE_OVERHEAD, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO)) {
@@ -153,6 +204,12 @@ static __always_inline int decapsulate(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	count(skb, owner, VERDICT_DECAPSULATED);
+	/*
+	 * Into the tenant's namespace (ingress of the veth's peer): the edge's own tables, which reach the
+	 * management network and the backplane, never route what a tenant's site sent.
+	 */
+	if (DECAP_TO_CONTEXT)
+		return bpf_redirect_peer(ifindex, 0);
 	return TC_ACT_OK;
 }
 

@@ -9,6 +9,7 @@
 #define SLOT_LB_CHAINED 9	/* sent on to the bucket's previous owner (daisy chain, second hop) */
 #define SLOT_LB_RECEIVED 10	/* encapsulated packet from another edge, decapsulated */
 #define SLOT_LB_BAD_ENCAP 11	/* malformed or unexpected IP-in-IP on the backplane: dropped */
+#define SLOT_LB_BACKPLANE_OWN 13	/* the backplane's own traffic (health checks, ARP): to the stack */
 
 /*
  * Two lookup tables of RING_SIZE buckets (a prime, as Maglev wants); the agent fills the inactive one and

@@ -73,12 +73,17 @@ static __always_inline int decapsulate(struct xdp_md *ctx, __u32 *hop)
 
 	if (parse_ethhdr(&c, &eth) < 0)
 		return drop(SLOT_MALFORMED, bytes);
-	if (eth->h_proto != bpf_htons(ETH_P_IP))
+	/* Every verdict is counted: the backplane's own traffic too, so that none goes unseen. */
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		count(SLOT_LB_BACKPLANE_OWN, bytes);
 		return XDP_PASS;
+	}
 	if (parse_iphdr(&c, &outer) < 0 || check_ipv4_length(&c, outer) < 0)
 		return drop(SLOT_MALFORMED, bytes);
-	if (outer->protocol != IPPROTO_IPIP)
+	if (outer->protocol != IPPROTO_IPIP) {
+		count(SLOT_LB_BACKPLANE_OWN, bytes);
 		return XDP_PASS;
+	}
 
 	struct lb_config *cfg = lb_config.lookup(&zero);
 

@@ -14,6 +14,7 @@ import socket
 import socketserver
 import sys
 import threading
+from collections.abc import Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,14 @@ ENTRY = "xdp_ddos"
 class Agent:
     """Owns the loaded program; every change to its maps goes through `reload` under one lock."""
 
-    def __init__(self, netns: str, uplink: str, rules: Path, balancer: tuple[str, str, Path] | None = None):
+    def __init__(
+        self,
+        netns: str,
+        uplink: str,
+        rules: Path,
+        balancer: tuple[str, str, Path] | None = None,
+        control_peers: Sequence[tuple[IPv4Address, IPv4Address]] = (),
+    ):
         self.netns = netns
         self.uplink = uplink
         self.rules_file = rules
@@ -48,9 +56,11 @@ class Agent:
         self.mode = ""
         # The L4 load balancer (edge name, backplane interface, LB state file) shares this program's maps.
         self.balancer = Balancer(self.bpf, netns, *balancer) if balancer else None
+        self.control_peers = list(control_peers)
 
     def start(self, mode: str) -> None:
         """Apply the rules (and the LB table) first, then attach: never a program without its maps."""
+        maps.set_control_peers(self.bpf, self.control_peers)
         self.reload()
         if self.balancer is not None:
             self.balancer.start(mode)
@@ -171,8 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backplane", help="the edge's backplane interface")
     parser.add_argument("--lb", type=Path, help="the lab's LB state (JSON)")
     parser.add_argument("--metrics", help="address:port to serve Prometheus /metrics on")
+    parser.add_argument(
+        "--control-peer",
+        action="append",
+        default=[],
+        metavar="ROUTER=EDGE",
+        help="a BGP/BFD session on the uplink (addresses); its packets pass before every rule; repeatable",
+    )
     args = parser.parse_args(argv)
     balancer = (args.edge, args.backplane, args.lb) if args.edge and args.backplane and args.lb else None
+    peers = [(IPv4Address(a), IPv4Address(b)) for a, b in (item.split("=", 1) for item in args.control_peer)]
     try:
         # One agent per edge: a second would attach a second program and fight over the maps.
         locks.acquire(args.socket.with_suffix(".lock"))
@@ -183,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     try:
-        agent = Agent(args.netns, args.uplink, args.rules, balancer)
+        agent = Agent(args.netns, args.uplink, args.rules, balancer, peers)
         agent.start(args.mode)
     except EdgesimError as err:
         print(f"xdp agent: {err}", file=sys.stderr, flush=True)

@@ -11,8 +11,18 @@ from edgesim import runtime
 from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation import store
 from edgesim.mitigation.agent import request
-from edgesim.mitigation.rules import RULE_ADAPTER, Rule, RuleSet, SynCookie, VipCap
+from edgesim.mitigation.layout import BFD_CONTROL_PORT, BFD_ECHO_PORT, BGP_PORT
+from edgesim.mitigation.rules import RULE_ADAPTER, DropPort, DropSrc, Rule, RuleSet, SynCookie, VipCap
+from edgesim.model import INFRA_RANGE
+from edgesim.plan import LabPlan
 from edgesim.state import changes_lab
+
+# The lab's control protocols by (protocol, port), for the warnings of rules that match them.
+CONTROL_PORTS = {
+    ("tcp", BGP_PORT): "BGP",
+    ("udp", BFD_CONTROL_PORT): "BFD",
+    ("udp", BFD_ECHO_PORT): "BFD echo",
+}
 
 
 def parse_rule(fields: dict[str, Any]) -> Rule:
@@ -56,6 +66,36 @@ def rules(lab: str) -> RuleSet:
     """The rule set in force (as stored; agents apply it on every change)."""
     runtime.running_plan(lab)
     return store.read(store.rules_path(lab))
+
+
+def infrastructure_warnings(plan: LabPlan, rule: Rule) -> list[str]:
+    """What a rule would also hit of the lab's own infrastructure, in words for the user (empty: nothing).
+
+    BGP and BFD with the router pass before every rule (ddos_consts.h), so no rule cuts the routing; the
+    warning says what else it hits: the rest of the infrastructure range, the tenants' GRE tunnels."""
+    warnings = []
+    if isinstance(rule, DropSrc):
+        if rule.prefix.overlaps(INFRA_RANGE):
+            warnings.append(
+                f"{rule.label()} covers the lab's infrastructure range {INFRA_RANGE} (router links,"
+                " management, backplane): BGP and BFD with the router still pass (they are checked before"
+                " every rule), anything else from there is dropped"
+            )
+        sites = [t for t in plan.tenants if t.site in rule.prefix]
+        if sites:
+            named = ", ".join(f"{t.name} {t.site}" for t in sites)
+            warnings.append(
+                f"{rule.label()} covers tenant site routers ({named}): their GRE tunnels carry nothing"
+                " while it is in force"
+            )
+    if isinstance(rule, DropPort):
+        ports = {CONTROL_PORTS.get((rule.proto, p)) for p in (rule.src_port, rule.dst_port)} - {None}
+        if ports:
+            warnings.append(
+                f"{rule.label()} matches the port of {', '.join(sorted(ports))}: the lab's own sessions with"
+                " the router are exempt, any other such traffic is dropped"
+            )
+    return warnings
 
 
 @changes_lab

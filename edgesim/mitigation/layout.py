@@ -17,6 +17,7 @@ SLOT_COOKIE_SENT = 3
 SLOT_COOKIE_ACK_OK = 4
 SLOT_COOKIE_ACK_BAD = 5
 SLOT_COOKIE_FLOW = 6
+SLOT_CONTROL = 12
 FIRST_RULE_SLOT = 16
 MAX_RULES = MAX_SLOTS - FIRST_RULE_SLOT
 MAX_PREFIXES = 131072
@@ -27,6 +28,11 @@ RATE_KINDS = 3
 SIDE_SRC = 0
 SIDE_DST = 1
 CHAIN_NEXT = 0
+BGP_PORT = 179
+BFD_CONTROL_PORT = 3784
+BFD_ECHO_PORT = 3785
+GTSM_TTL = 255
+MAX_CONTROL_PEERS = 64
 
 # The program's own counters, by slot: what each verdict means.
 VERDICT_SLOTS = {
@@ -37,6 +43,7 @@ VERDICT_SLOTS = {
     SLOT_COOKIE_ACK_OK: "ACK with valid cookie (passed)",
     SLOT_COOKIE_ACK_BAD: "no valid cookie (dropped)",
     SLOT_COOKIE_FLOW: "cookie-proven flow (passed)",
+    SLOT_CONTROL: "lab control traffic: BGP, BFD (passed)",
 }
 
 IPPROTO = {"icmp": 1, "tcp": 6, "udp": 17}
@@ -51,6 +58,13 @@ class LpmKey(NamedTuple):
 
     prefixlen: int
     addr: int  # a __be32 (tables.be32)
+
+
+class ControlKey(NamedTuple):
+    """struct control_key: a control session's router and edge addresses."""
+
+    saddr: int  # a __be32: the router's address on the link
+    daddr: int  # a __be32: the edge's
 
 
 class PortKey(NamedTuple):

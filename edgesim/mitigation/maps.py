@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 from typing import Any
 
 from edgesim.bpf import tables
@@ -111,3 +112,10 @@ def clear_counters(bpf: Any, slots: Iterable[int]) -> None:
     stats = bpf[b"stats"]
     for slot in slots:
         stats[slot] = stats.Leaf()
+
+
+def set_control_peers(bpf: Any, peers: Iterable[tuple[IPv4Address, IPv4Address]]) -> None:
+    """The lab's control sessions on the uplink, (router address, edge address): BGP and BFD between them
+    pass before every rule (with TTL 255, see ddos_consts.h)."""
+    wanted = {layout.ControlKey(be32(router), be32(edge)): 1 for router, edge in peers}
+    tables.sync(bpf[b"control_peers"], wanted, layout.ControlKey, int)

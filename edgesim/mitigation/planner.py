@@ -40,6 +40,10 @@ def _xdp_agent(lab: str, edge: NodeDraft, backplane: BackplanePlan | None) -> Se
     # Paths relative to the lab's state directory, where the supervisor runs every service.
     args = ["--netns", netns_name(lab, edge.name), "--uplink", edge.uplink or "", "--rules", RULES_FILE]
     args += ["--socket", sock]
+    # The control sessions on the uplink (BGP, BFD with the router): the XDP program passes them first.
+    uplink = next((i for i in edge.interfaces if i.name == edge.uplink), None)
+    if uplink is not None:
+        args += ["--control-peer", f"{uplink.peer_address}={uplink.address.split('/')[0]}"]
     if backplane is not None:
         args += ["--edge", edge.name, "--backplane", BACKPLANE_IFNAME, "--lb", LB_STATE_FILE]
     # With a management network, the agent serves its maps' counters there for the lab's Prometheus.

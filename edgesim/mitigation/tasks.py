@@ -71,6 +71,8 @@ def add(
     name = runtime.resolve_lab(lab)
     control.add(name, rule)
     console.print(f"added [bold]{rule.label()}[/] on every edge of lab {name}")
+    for warning in control.infrastructure_warnings(runtime.running_plan(name), rule):
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 @task(name="del", help={"name": "the rule's name (see `invoke mitigate list`)", "lab": RULE_HELP["lab"]})

@@ -87,6 +87,7 @@ class TenancyPlan(Frozen):
     prefix_pool: str  # pools.tenants: tenant prefixes lie inside it
     site_pool: str  # pools.internet: customer site routers' public addresses lie inside it
     veth_pool: str  # the infra /24 whose /31s join each edge to its tenant namespaces
+    refused: dict[str, str] = {}  # prefix -> why a tenant's traffic never goes there (tenants.planner)
 
 
 class ScrapeTarget(Frozen):

@@ -90,6 +90,9 @@ def _owned(bgp: BgpPlan) -> str:
 def _session_options(bgp: BgpPlan) -> str:
     return f"""\
   bfd on;
+  # GTSM (RFC 5082): sent with TTL 255 and only TTL 255 accepted. The edges' XDP DoS program lets the
+  # lab's control traffic past every user rule by this mark, which nothing the router forwards carries.
+  ttl security on;
   # Fallback when BFD itself fails: the smallest hold time BGP allows.
   hold time {bgp.hold_s};
   keepalive time {bgp.keepalive_s};

@@ -70,7 +70,9 @@ class Agent:
         self.cache = cache
         self.reconciler = Reconciler(
             context,
-            GreEndpoint(context.gre_endpoint, by_source=False, check_source=True, mark_base=MARK_BASE),
+            GreEndpoint(
+                context.gre_endpoint, by_source=False, check_source=True, mark_base=MARK_BASE, to_context=True
+            ),
         )
         self.applied = Applied()
         self.reachable: bool | None = None
@@ -255,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uplink", required=True, help="the edge's interface towards the router")
     parser.add_argument("--gre-endpoint", required=True, type=IPv4Address)
     parser.add_argument("--veth-pool", required=True, type=IPv4Network)
+    parser.add_argument(
+        "--refuse",
+        action="append",
+        default=[],
+        metavar="PREFIX=REASON",
+        help="a range tenants' traffic never reaches (infrastructure | anycast | tenant); repeatable",
+    )
     args = parser.parse_args(argv)
     state = LabState(args.lab)
     try:
@@ -263,8 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     except locks.Busy as busy:
         log(f"{args.edge}: an agent runs already ({busy.holder}); not starting a second")
         return 1
+    refused = {IPv4Network(net): reason for net, reason in (item.split("=", 1) for item in args.refuse)}
     context = EdgeContext(
-        args.lab, args.edge, args.uplink, args.gre_endpoint, args.veth_pool, namespaces.lab_mount_ns()
+        args.lab,
+        args.edge,
+        args.uplink,
+        args.gre_endpoint,
+        args.veth_pool,
+        namespaces.lab_mount_ns(),
+        refused,
     )
     agent = Agent(
         context,

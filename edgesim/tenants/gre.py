@@ -24,7 +24,13 @@ VERDICTS = (
     "malformed",
     "wrong_tenant",
     "error",
+    "to_infrastructure",
+    "to_anycast",
+    "to_tenant",
+    "no_context",
 )
+# Why an inner destination is refused after decapsulation on an edge -> the verdict that counts it.
+REFUSAL_VERDICTS = {"infrastructure": "to_infrastructure", "anycast": "to_anycast", "tenant": "to_tenant"}
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,21 @@ class TenantRoute(NamedTuple):
 class GreEndpoint:
     """One compiled copy of gre.c for one tunnel endpoint: its two TC programs and its maps."""
 
-    def __init__(self, local: IPv4Address, *, by_source: bool, check_source: bool, mark_base: int) -> None:
+    def __init__(
+        self,
+        local: IPv4Address,
+        *,
+        by_source: bool,
+        check_source: bool,
+        mark_base: int,
+        to_context: bool = False,
+    ) -> None:
         params = {
             "GRE_LOCAL": hex(int(local)),
             "ENCAP_BY_SOURCE": int(by_source),
             "DECAP_CHECK_SOURCE": int(check_source),
             "TENANT_MARK_BASE": hex(mark_base),
+            "DECAP_TO_CONTEXT": int(to_context),
         }
         self.program: bcc.BPF = loader.compile_program(SOURCE, params=params)
         self.encap_fd = loader.load_tc(self.program, "gre_encap")
@@ -71,8 +86,15 @@ class GreEndpoint:
         """Decapsulate GRE for this endpoint arriving on ifname (ingress) from a known remote."""
         loader.attach_tc(namespace, ifname, self.decap_fd, "ingress", "gre_decap")
 
-    def sync(self, prefixes: Mapping[IPv4Network, Route], remotes: Mapping[IPv4Address, int]) -> None:
-        """Make the maps hold exactly these prefix routes and tunnel remotes (add, change, remove entries)."""
+    def sync(
+        self,
+        prefixes: Mapping[IPv4Network, Route],
+        remotes: Mapping[IPv4Address, int],
+        refused: Mapping[IPv4Network, str] | None = None,
+        contexts: Mapping[int, int] | None = None,
+    ) -> None:
+        """Make the maps hold exactly these prefix routes, tunnel remotes and, on an edge, the refused inner
+        destinations (prefix -> a REFUSAL_VERDICTS reason) and each tenant's veth ifindex."""
         wanted = {
             PrefixKey(net.prefixlen, be32(net.network_address)): TenantRoute(route.tenant, be32(route.remote))
             for net, route in prefixes.items()
@@ -80,6 +102,12 @@ class GreEndpoint:
         tables.sync(self.program[b"prefixes"], wanted, PrefixKey, TenantRoute)
         peers = {be32(address): tenant for address, tenant in remotes.items()}
         tables.sync(self.program[b"remotes"], peers, int, int)
+        ranges = {
+            PrefixKey(net.prefixlen, be32(net.network_address)): VERDICTS.index(REFUSAL_VERDICTS[reason])
+            for net, reason in (refused or {}).items()
+        }
+        tables.sync(self.program[b"refused"], ranges, PrefixKey, int)
+        tables.sync(self.program[b"contexts"], dict(contexts or {}), int, int)
 
     def remotes(self) -> dict[IPv4Address, int]:
         """The tunnel remotes in the map now, and their tenants."""

@@ -14,17 +14,22 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 
 from edgesim import nft
 from edgesim.errors import Problem
+from edgesim.plan.naming import TENANT_EDGE_IFNAME_PREFIX
 from edgesim.tenants.rules import parse_rule
 from edgesim.tenants.spec import TenantSpec
 
 EDGE_TABLE = "edgesim_tenants"
 TENANT_TABLE = "edgesim_tenant"
 SITE_TABLE = "edgesim_site"
-# Named counters of a tenant's firewall: packets accepted, packets dropped, TCP connection attempts seen.
-TENANT_COUNTERS = ("accepted", "dropped", "syn")
+# Named counters of a tenant's firewall: towards the customer, packets accepted, packets dropped, TCP
+# connection attempts seen; from the site, packets refused (to a refused range) and passed on (outbound).
+TENANT_COUNTERS = ("accepted", "dropped", "syn", "refused", "outbound")
+# The edge's counter of what its tenant namespaces sent to it or to a refused range.
+EDGE_REFUSED_COUNTER = "from_tenants_refused"
 COUNTER_OF_VERDICT = {"accept": "accepted", "drop": "dropped"}
 
 
@@ -37,30 +42,61 @@ class Ruleset:
     digest: str
 
 
-def edge_ruleset(tenants: Iterable[TenantSpec]) -> Ruleset:
-    """The edge's marking table: destination in a tenant's prefixes -> that tenant's mark."""
+def edge_ruleset(tenants: Iterable[TenantSpec], refused: Iterable[IPv4Network] = ()) -> Ruleset:
+    """The edge's marking table: destination in a tenant's prefixes -> that tenant's mark; and the wall
+    between the tenant namespaces and the edge: nothing from them to the edge itself or to a refused range."""
     elements = [[nft.address(prefix), t.mark] for t in tenants for prefix in t.prefixes]
     marks = {"name": "marks", "type": "ipv4_addr", "map": "mark", "flags": ["interval"]}
+    from_tenant = nft.match({"meta": {"key": "iifname"}}, f"{TENANT_EDGE_IFNAME_PREFIX}*")
     body = [
+        {"counter": {"name": EDGE_REFUSED_COUNTER}},
         {"map": {**marks, **({"elem": elements} if elements else {})}},
+        _refused_set(refused),
         nft.base_chain("prerouting", "prerouting", "mangle", "accept"),
+        # Before every filter-priority chain: the XDP agent's synproxy table answers SYNs to a protected
+        # VIP in its input chain, and would answer a tenant namespace's (seen as a flake: chain order at
+        # equal priority is the order the tables were made in).
+        nft.base_chain("input", "input", "mangle", "accept"),
+        nft.base_chain("forward", "forward", "mangle", "accept"),
         nft.rule("prerouting", nft.set_mark({"map": {"key": nft.payload("ip", "daddr"), "data": "@marks"}})),
+        # A tenant namespace sends the edge only GRE towards its site and the traffic its site sent towards
+        # the internet: never anything for the edge's own addresses, the infrastructure or the services.
+        nft.rule("input", from_tenant, nft.counter(EDGE_REFUSED_COUNTER), nft.verdict("drop")),
+        nft.rule(
+            "forward",
+            from_tenant,
+            nft.match(nft.payload("ip", "daddr"), "@refused"),
+            nft.counter(EDGE_REFUSED_COUNTER),
+            nft.verdict("drop"),
+        ),
     ]
     return _ruleset(EDGE_TABLE, body)
 
 
-def tenant_ruleset(tenant: TenantSpec) -> Ruleset:
-    """The tenant's firewall towards its customer: its rules in order, then drop; stateless, counted."""
+def tenant_ruleset(tenant: TenantSpec, refused: Iterable[IPv4Network] = ()) -> Ruleset:
+    """The tenant's firewall: towards its customer, its rules in order, then drop; from its site (what the
+    edge decapsulated), the internet only, never a refused range. Stateless, counted."""
     rules = [parse_rule(text) for text in tenant.rules]
+    own = {
+        "name": "own",
+        "type": "ipv4_addr",
+        "flags": ["interval"],
+        "elem": [nft.address(p) for p in tenant.prefixes],
+    }
     body = [
         *({"counter": {"name": name}} for name in TENANT_COUNTERS),
+        {"set": own},
+        _refused_set(refused),
         nft.base_chain("prerouting", "prerouting", "raw", "accept"),
         nft.base_chain("forward", "forward", "filter", "drop"),
+        {"chain": {"name": "from_site"}},
         # No connection tracking at all: with anycast on both sides, this edge may never see the other
         # direction of a connection, so no verdict may depend on state.
         nft.rule("prerouting", {"notrack": None}),
+        # From the site (the GRE program let only the tenant's own sources through): its own chain.
+        nft.rule("forward", nft.match(nft.payload("ip", "saddr"), "@own"), {"jump": {"target": "from_site"}}),
         # The GRE program checks this mark: a packet is only tunneled to the site of the tenant it is for.
-        nft.rule("prerouting", nft.set_mark(tenant.mark)),
+        nft.rule("forward", nft.set_mark(tenant.mark)),
         nft.rule("forward", *nft.clamp_mss_to_route()),
         nft.rule("forward", nft.tcp_flags(["syn", "ack"], "syn"), nft.counter("syn")),
         *(
@@ -70,8 +106,28 @@ def tenant_ruleset(tenant: TenantSpec) -> Ruleset:
             for r in rules
         ),
         nft.rule("forward", nft.counter("dropped"), nft.verdict("drop")),
+        nft.rule(
+            "from_site",
+            nft.match(nft.payload("ip", "daddr"), "@refused"),
+            nft.counter("refused"),
+            nft.verdict("drop"),
+        ),
+        nft.rule("from_site", nft.counter("outbound"), nft.verdict("accept")),
     ]
     return _ruleset(TENANT_TABLE, body)
+
+
+def _refused_set(refused: Iterable[IPv4Network]) -> nft.Command:
+    """The set `refused`: ranges a tenant's traffic never reaches (infrastructure, services, tenants)."""
+    elements = [nft.address(net) for net in refused]
+    return {
+        "set": {
+            "name": "refused",
+            "type": "ipv4_addr",
+            "flags": ["interval"],
+            **({"elem": elements} if elements else {}),
+        }
+    }
 
 
 def site_ruleset() -> Ruleset:

@@ -4,9 +4,9 @@ edge's tenant agent, GRE endpoint and tenant prefixes; each customer site router
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
-from edgesim.model import MGMT_NODE, Topology
+from edgesim.model import INFRA_RANGE, MGMT_NODE, Topology
 from edgesim.plan.addressing import Allocator, gre_endpoint, host_address, infra_block
 from edgesim.plan.builder import NodeDraft, PlanBuilder
 from edgesim.plan.naming import STORE_DIR
@@ -50,6 +50,7 @@ def plan_nodes(b: PlanBuilder) -> None:
         prefix_pool=str(topology.pools.tenants),
         site_pool=str(topology.pools.internet),
         veth_pool=str(infra_block(topology.pools.infra, "tenant veths")),
+        refused=refused_ranges(topology),
     )
     b.sections["tenancy"] = tenancy
     b.sections["tenants"] = specs
@@ -79,6 +80,21 @@ def plan_nodes(b: PlanBuilder) -> None:
                 tenant=spec.id,
                 prefixes=[str(p) for p in spec.prefixes],
             )
+
+
+def refused_ranges(topology: Topology) -> dict[str, str]:
+    """Where a tenant's traffic (what its site sends through the tunnel) never goes, and why: the lab's
+    infrastructure (its pool and the whole 198.18.0.0/15 benchmarking range it and the hosts' management
+    networks come from), the edges' own services, and every tenant's prefixes (tenants meet only through
+    the internet, each behind its own firewall)."""
+    pools = topology.pools
+    ranges = [(INFRA_RANGE, "infrastructure"), (pools.infra, "infrastructure")]
+    ranges += [(pools.vips, "anycast"), (pools.gre, "anycast"), (pools.tenants, "tenant")]
+    kept: dict[str, str] = {}
+    for net, reason in ranges:
+        if not any(net.subnet_of(IPv4Network(other)) for other in kept):
+            kept[str(net)] = reason
+    return kept
 
 
 def _tenant_specs(topology: Topology, interfaces: dict[str, list[InterfacePlan]]) -> list[TenantSpec]:
@@ -132,6 +148,7 @@ def _agent_service(lab: str, edge: NodeDraft, tenancy: TenancyPlan) -> ServicePl
         "--veth-pool": tenancy.veth_pool,
     }
     args = [word for option, value in options.items() for word in (option, value)]
+    args += [word for net, reason in tenancy.refused.items() for word in ("--refuse", f"{net}={reason}")]
     return ServicePlan(
         name="tenants", module=TENANT_AGENT_MODULE, args=args, listens=[listen], metrics=listen
     )

@@ -49,6 +49,8 @@ class EdgeContext:
     gre_endpoint: IPv4Address
     veth_pool: IPv4Network
     mount_ns: str | None = None  # where to name tenant namespaces (namespaces.lab_mount_ns)
+    # Where a tenant's traffic never goes (prefix -> reason: infrastructure | anycast | tenant).
+    refused: dict[IPv4Network, str] = field(default_factory=dict)
 
     @property
     def netns(self) -> str:
@@ -76,17 +78,29 @@ class Reconciler:
         changes: list[str] = []
         # The maps first: a program attached below (a new tenant, or all of them after a restart) must
         # find its tunnels from its first packet on.
-        prefixes = {net: Route(t.id, t.site) for t in tenants.values() for net in t.prefixes}
-        remotes = {t.site: t.id for t in tenants.values()}
-        self.gre.sync(prefixes, remotes)
+        self._sync_maps(tenants)
         for spec in tenants.values():
             changes += self._tenant(spec)
         changes += self._remove_stale(tenants)
-        if nft.apply(self.context.netns, nft.edge_ruleset(tenants.values())):
+        # Again, now that every tenant's veth exists: decapsulated packets are handed to it.
+        self._sync_maps(tenants)
+        if nft.apply(self.context.netns, nft.edge_ruleset(tenants.values(), self.context.refused)):
             changes.append("edge marks")
         if self._attach(self.context.netns, self.context.uplink, "ingress"):
             changes.append(f"GRE decapsulation on {self.context.uplink}")
         return changes
+
+    def _sync_maps(self, tenants: dict[str, TenantSpec]) -> None:
+        """The GRE maps: tenant prefixes, tunnel remotes, refused ranges, each tenant's veth on this edge."""
+        prefixes = {net: Route(t.id, t.site) for t in tenants.values() for net in t.prefixes}
+        remotes = {t.site: t.id for t in tenants.values()}
+        contexts = {}
+        with IPRoute(netns=self.context.netns) as ipr:
+            for spec in tenants.values():
+                found = ipr.link_lookup(ifname=tenant_edge_ifname(spec.name))
+                if found:
+                    contexts[spec.id] = found[0]
+        self.gre.sync(prefixes, remotes, self.context.refused, contexts)
 
     def _tenant(self, spec: TenantSpec) -> list[str]:
         changes = []
@@ -122,7 +136,7 @@ class Reconciler:
                 ipr.route(
                     "replace", dst=str(prefix), gateway=str(edge_addr), oif=index, metrics={"mtu": TUNNEL_MTU}
                 )
-        if nft.apply(ns, nft.tenant_ruleset(spec)):
+        if nft.apply(ns, nft.tenant_ruleset(spec, self.context.refused)):
             changes.append(f"{spec.name}: firewall ({len(spec.rules)} rules)")
         if self._attach(ns, TENANT_IFNAME, "egress"):
             changes.append(f"{spec.name}: GRE encapsulation towards {spec.site}")

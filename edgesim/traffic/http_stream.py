@@ -3,6 +3,7 @@
 Runs inside a lab node: `python -m edgesim.traffic.http_stream --target 198.51.100.10:80 --rate 200`; on
 SIGTERM it stops starting requests, lets those in flight finish, and prints one JSON object with every
 request's start time (CLOCK_MONOTONIC, comparable across processes), outcome and serving edge.
+`--protocol echo` sends one line instead and expects it back (the origin behind the edges' TCP proxy).
 """
 
 from __future__ import annotations
@@ -45,12 +46,21 @@ class StreamReport:
         return sum(1 for r in self.requests if r.edge == edge and since <= r.started < until)
 
 
-async def _request(host: str, port: int, timeout: float) -> Request:
+ECHO_LINE = b"edgesim stream\n"
+
+
+async def _request(host: str, port: int, timeout: float, protocol: str = "http") -> Request:
     started = time.monotonic()
     writer = None
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port)
+            if protocol == "echo":
+                writer.write(ECHO_LINE)
+                answer = await reader.readline()
+                if answer != ECHO_LINE:
+                    raise ValueError(f"unexpected answer {answer[:40]!r}")
+                return Request(started, (time.monotonic() - started) * 1000, None)
             writer.write(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
             raw = await reader.read()
         head, _, body = raw.partition(b"\r\n\r\n")
@@ -64,7 +74,7 @@ async def _request(host: str, port: int, timeout: float) -> Request:
             writer.close()
 
 
-async def _stream(host: str, port: int, interval: float, timeout: float) -> list[Request]:
+async def _stream(host: str, port: int, interval: float, timeout: float, protocol: str) -> list[Request]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -72,7 +82,7 @@ async def _stream(host: str, port: int, interval: float, timeout: float) -> list
     tasks: list[asyncio.Task[Request]] = []
     next_at = time.monotonic()
     while not stop.is_set():
-        tasks.append(asyncio.create_task(_request(host, port, timeout)))
+        tasks.append(asyncio.create_task(_request(host, port, timeout, protocol)))
         # A fixed schedule, not a fixed pause: a slow request must not thin the stream out.
         next_at += interval
         try:
@@ -82,10 +92,10 @@ async def _stream(host: str, port: int, interval: float, timeout: float) -> list
     return list(await asyncio.gather(*tasks))
 
 
-def stream(target: str, rate: float, timeout: float) -> StreamReport:
+def stream(target: str, rate: float, timeout: float, protocol: str = "http") -> StreamReport:
     """Run the stream from the current network namespace until SIGTERM or SIGINT."""
     host, port = target.rsplit(":", 1)
-    return StreamReport(target, asyncio.run(_stream(host, int(port), 1.0 / rate, timeout)))
+    return StreamReport(target, asyncio.run(_stream(host, int(port), 1.0 / rate, timeout, protocol)))
 
 
 def parse(text: str) -> StreamReport:
@@ -102,12 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=0.8, help="seconds before a request counts as failed"
     )
+    parser.add_argument(
+        "--protocol", choices=["http", "echo"], default="http", help="GET / (http), or one line echoed back"
+    )
     args = parser.parse_args(argv)
     try:
         check_design_range(args.target)  # never aimed outside the lab's address ranges
     except EdgesimError as err:
         parser.error(str(err))
-    report = stream(args.target, args.rate, args.timeout)
+    report = stream(args.target, args.rate, args.timeout, args.protocol)
     json.dump({"target": report.target, "requests": [asdict(r) for r in report.requests]}, sys.stdout)
     return 0
 

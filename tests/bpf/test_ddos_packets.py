@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from tests.conftest import require_root
 pytestmark = pytest.mark.root
 
 VIP = "198.51.100.10"
+# The control session of the edge's uplink: the router's and the edge's addresses on their /31.
+ROUTER, EDGE = "198.18.0.0", "198.18.0.1"
 CAPPED_VIP = "198.51.100.20"
 RULES = [
     {"kind": "malformed", "ip_options": True, "fragments": True},
@@ -68,6 +71,7 @@ def program() -> Iterator[Program]:
     fd = loader.load_xdp(bpf, "xdp_ddos")
     rules = build_rule_set([RULE_ADAPTER.validate_python(r) for r in RULES])
     maps.apply(bpf, maps.contents_for(rules))
+    maps.set_control_peers(bpf, [(ip_address(ROUTER), ip_address(EDGE))])
     yield Program(bpf, fd, rules)
     bpf.cleanup()
 
@@ -276,6 +280,52 @@ def test_syn_with_payload_to_protected_port_is_dropped(program: Program) -> None
     payload = raw(eth() / IP(src="100.64.5.3", dst=VIP) / TCP(dport=80, flags="S") / Raw(b"data"))
     result, moved = program.run(payload)
     assert result.verdict == "XDP_DROP" and moved.get(program.slot("cookies")) == 1
+
+
+def control(
+    sport: int, dport: int, ttl: int = 255, proto: str = "tcp", src: str = ROUTER, dst: str = EDGE
+) -> bytes:
+    transport = TCP(sport=sport, dport=dport, flags="A") if proto == "tcp" else UDP(sport=sport, dport=dport)
+    return raw(eth() / IP(src=src, dst=dst, ttl=ttl) / transport / Raw(b"x" * 19))
+
+
+# (description, packet, passes as control traffic)
+CONTROL_CASES = [
+    ("BGP from the router (to port 179)", control(40179, 179), True),
+    ("BGP from the router (from port 179)", control(179, 40179), True),
+    ("BFD control from the router", control(49152, 3784, proto="udp"), True),
+    ("BFD echo from the router", control(49153, 3785, proto="udp"), True),
+    (
+        "near miss: BGP forwarded by the router (TTL 254: spoofed from outside)",
+        control(40179, 179, 254),
+        False,
+    ),
+    ("near miss: BGP with TTL 255 to another address", control(40179, 179, dst="198.18.0.3"), False),
+    ("near miss: BGP with TTL 255 from another address", control(40179, 179, src="198.18.0.2"), False),
+    ("near miss: the router's TTL 255, another port", control(40022, 22), False),
+    ("near miss: BFD's port over TCP", control(49152, 3784), False),
+    ("near miss: UDP from port 3784", control(3784, 49152, proto="udp"), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("packet", "passes"), [c[1:] for c in CONTROL_CASES], ids=[c[0] for c in CONTROL_CASES]
+)
+def test_the_labs_control_traffic_wins_over_a_drop_everything_rule(
+    program: Program, packet: bytes, passes: bool
+) -> None:
+    """Issue 17: `drop_src 0.0.0.0/0` must not cut BGP or BFD; what only looks like them is dropped."""
+    everything = RULE_ADAPTER.validate_python({"kind": "drop_src", "prefix": "0.0.0.0/0", "name": "all"})
+    with_rule = program.rules.with_rule(everything)
+    maps.apply(program.bpf, maps.contents_for(with_rule))
+    try:
+        before = maps.read_counters(program.bpf, [layout.SLOT_CONTROL])[layout.SLOT_CONTROL][0]
+        result = testrun.run(program.fd, packet)
+        after = maps.read_counters(program.bpf, [layout.SLOT_CONTROL])[layout.SLOT_CONTROL][0]
+        assert (result.verdict, after - before) == (("XDP_PASS", 1) if passes else ("XDP_DROP", 0))
+        assert testrun.run(program.fd, tcp("100.64.7.1", 443)).verdict == "XDP_DROP", "clients are dropped"
+    finally:
+        maps.apply(program.bpf, maps.contents_for(program.rules))
 
 
 def test_rules_change_without_reload(program: Program) -> None:

@@ -19,11 +19,19 @@ from edgesim.tenants.spec import MARK_BASE
 
 pytestmark = pytest.mark.root
 
-TC_ACT_OK, TC_ACT_SHOT = 0, 2
+TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT = 0, 2, 7
 ANYCAST = IPv4Address("192.0.2.1")
 ACME_SITE, GLOBEX_SITE = IPv4Address("100.64.0.7"), IPv4Address("100.64.0.9")
 ACME, GLOBEX = IPv4Network("203.0.113.0/25"), IPv4Network("203.0.113.128/25")
+INITECH, INITECH_SITE = IPv4Network("203.0.113.64/32"), IPv4Address("100.64.0.11")
 CLIENT = "100.64.0.1"
+# What the default lab's edges refuse after decapsulation (tenants.planner.refused_ranges).
+REFUSED = {
+    IPv4Network("198.18.0.0/15"): "infrastructure",
+    IPv4Network("198.51.100.0/24"): "anycast",
+    IPv4Network("192.0.2.0/24"): "anycast",
+    IPv4Network("203.0.113.0/24"): "tenant",
+}
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
 
@@ -34,8 +42,14 @@ def endpoints() -> Iterator[dict[str, GreEndpoint]]:
         if os.environ.get("CI"):
             pytest.fail("tests/bpf need root, and CI must run them")
         pytest.skip("needs root")
-    edge = GreEndpoint(ANYCAST, by_source=False, check_source=True, mark_base=MARK_BASE)
-    edge.sync({ACME: Route(1, ACME_SITE), GLOBEX: Route(2, GLOBEX_SITE)}, {ACME_SITE: 1, GLOBEX_SITE: 2})
+    edge = GreEndpoint(ANYCAST, by_source=False, check_source=True, mark_base=MARK_BASE, to_context=True)
+    # Tenant 3 (initech) has a tunnel but, on this edge, no namespace (yet): nowhere to route its traffic.
+    edge.sync(
+        {ACME: Route(1, ACME_SITE), GLOBEX: Route(2, GLOBEX_SITE), INITECH: Route(3, INITECH_SITE)},
+        {ACME_SITE: 1, GLOBEX_SITE: 2, INITECH_SITE: 3},
+        REFUSED,
+        {1: 1, 2: 1},  # the loopback's ifindex: a test run returns the redirect verdict, sends nothing
+    )
     site = GreEndpoint(ACME_SITE, by_source=True, check_source=False, mark_base=0)
     site.sync({ACME: Route(1, ANYCAST)}, {ANYCAST: 1})
     yield {"edge": edge, "site": site}
@@ -115,13 +129,44 @@ CASES = [
         (0, "not_tunneled"),
     ),
     Case(
-        "edge: GRE from acme's site with acme's source -> the inner packet",
+        "edge: GRE from acme's site with acme's source -> the inner packet, into acme's namespace",
         "edge",
         "decap",
         tunneled(ACME_SITE, ANYCAST, FROM_ACME),
-        TC_ACT_OK,
+        TC_ACT_REDIRECT,
         ETH / FROM_ACME,
         (1, "decapsulated"),
+    ),
+    # Issue 17's probe: GRE spoofed from acme's site address, inner packets into the infrastructure.
+    *(
+        Case(
+            f"edge: GRE from acme's site, inner destination {dst} ({what}) -> dropped, counted as {verdict}",
+            "edge",
+            "decap",
+            tunneled(ACME_SITE, ANYCAST, IP(src="203.0.113.100", dst=dst) / TCP(dport=port, flags="S")),
+            TC_ACT_SHOT,
+            None,
+            (1, verdict),
+        )
+        for dst, port, what, verdict in [
+            ("198.18.1.0", 2379, "etcd in the management network", "to_infrastructure"),
+            ("198.18.0.1", 179, "the router's BGP address", "to_infrastructure"),
+            ("198.18.4.1", 80, "the backplane", "to_infrastructure"),
+            ("198.19.0.1", 22, "a host's management network", "to_infrastructure"),
+            ("198.51.100.10", 80, "the VIP", "to_anycast"),
+            ("192.0.2.1", 80, "the GRE endpoint", "to_anycast"),
+            ("203.0.113.200", 80, "globex's server", "to_tenant"),
+            ("203.0.113.100", 80, "acme's own server, looped", "to_tenant"),
+        ]
+    ),
+    Case(
+        "edge: GRE from a tenant with no namespace on this edge -> dropped, never routed by the edge",
+        "edge",
+        "decap",
+        tunneled(INITECH_SITE, ANYCAST, IP(src="203.0.113.64", dst=CLIENT) / TCP(sport=80, dport=40000)),
+        TC_ACT_SHOT,
+        None,
+        (3, "no_context"),
     ),
     Case(
         "edge: GRE from globex's site carrying acme's source (spoofed) -> dropped",
@@ -218,6 +263,7 @@ def test_gre_packet(endpoints: dict[str, GreEndpoint], case: Case) -> None:
     assert verdict == case.verdict
     assert endpoint.counters().get(case.counter, (0, 0))[0] == before + 1
     if case.verdict == TC_ACT_SHOT:
+        assert case.counter[1] not in ("decapsulated", "encapsulated"), "a drop is counted as a drop"
         return
     expected = frame if case.out is None else bytes(case.out)
     assert Ether(out).summary() == Ether(expected).summary()

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.root
 
 # (map, key or leaf, description, fields it leaves out on purpose)
 DESCRIBED = [
+    ("control_peers", "Key", layout.ControlKey, set()),
     ("allow_src", "Key", layout.LpmKey, set()),
     ("drop_src", "Key", layout.LpmKey, set()),
     ("port_rules", "Key", layout.PortKey, set()),

@@ -110,12 +110,15 @@ def in_flight(request: Request, change: Change) -> bool:
 
 
 @contextmanager
-def request_stream(lab: LabPlan) -> Iterator[list[StreamReport]]:
-    """A steady stream of new connections from client1 to the VIP; the report is filled in at the end."""
-    argv = [sys.executable, "-m", "edgesim.traffic.http_stream", "--target", f"{lab.vips[0]}:80"]
+def request_stream(
+    lab: LabPlan, target: str | None = None, rate: int = RATE, protocol: str = "http"
+) -> Iterator[list[StreamReport]]:
+    """A steady stream of new connections from client1 (to the VIP unless `target` says host:port); the
+    report is filled in at the end."""
+    argv = [sys.executable, "-m", "edgesim.traffic.http_stream", "--target", target or f"{lab.vips[0]}:80"]
     proc = namespaces.popen_in(
         lab.nodes["client1"].netns,
-        [*argv, "--rate", str(RATE)],
+        [*argv, "--rate", str(rate), "--protocol", protocol],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

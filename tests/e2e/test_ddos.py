@@ -4,6 +4,8 @@ router's ECMP to the four edges; asserting on what the clients got, the XDP coun
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,10 +14,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from edgesim import namespaces
+from edgesim.lab import REPO_ROOT
 from edgesim.mitigation import control, store
 from edgesim.mitigation.rules import RULE_ADAPTER
 from edgesim.plan import LabPlan
 from edgesim.probes import stackstats
+from edgesim.routing.status import bgp_status
 from edgesim.traffic import attacks
 from edgesim.traffic.http_probe import ProbeReport, probe_from_node
 from tests.e2e.conftest import E2E_LAB
@@ -44,6 +48,11 @@ CASES = [
     Case("icmp-flood", ["icmp-per-source"], stack_counter="IcmpInEchos"),
     Case("malformed", ["malformed"], ["malformed (dropped)"], stack_counter="IpReasmReqds"),
 ]
+
+
+# How long the drop-everything rule stays in force while the sessions are watched: BFD would notice a cut
+# within 0.3 s, BGP's hold time within 3 s.
+HOLD_S = 4.0
 
 
 def edges(lab: LabPlan) -> list[str]:
@@ -160,6 +169,49 @@ def test_rule_added_and_removed_at_run_time_within_a_second(lab: LabPlan, rules_
     assert other_traffic, "client1's load did not report"
     errors = [f.error for f in other_traffic[0].fetches if f.error]
     assert errors == [], f"client1's traffic must not notice: {errors[:3]}"
+
+
+def test_drop_everything_cannot_cut_bgp_or_bfd(lab: LabPlan, rules_restored) -> None:
+    """Issue 17: `mitigate add drop_src --prefix 0.0.0.0/0` is refused nothing, warns, and drops every
+    client; the lab's own BGP and BFD sessions with the router stay Established and Up all the while."""
+    before = bgp_status(E2E_LAB).sessions
+    assert [(s.bgp_state, s.bfd_state) for s in before] == [("Established", "Up")] * len(before)
+    cli = [sys.executable, "-m", "edgesim", "mitigate", "add", "drop_src", "--prefix", "0.0.0.0/0"]
+    added = subprocess.run(
+        [*cli, "--name", "everything", "--lab", E2E_LAB],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = " ".join((added.stdout + added.stderr).split())
+    try:
+        assert added.returncode == 0, output
+        assert "warning: everything covers the lab's infrastructure range 198.18.0.0/15" in output, output
+        assert "BGP and BFD with the router still pass" in output, output
+        assert "covers tenant site routers (acme 100.64.0.7, globex 100.64.0.9)" in output, output
+        seconds_until(lambda: not client2_answers(lab))
+        samples = []
+        deadline = time.monotonic() + HOLD_S
+        while time.monotonic() < deadline:
+            samples.append(
+                [(s.edge, s.bgp_state, s.bfd_state, s.since) for s in bgp_status(E2E_LAB).sessions]
+            )
+            time.sleep(0.2)
+        dropped = sum(
+            rule["packets"]
+            for per in control.stats(E2E_LAB).values()
+            for rule in per["rules"]
+            if rule["name"] == "everything"
+        )
+    finally:
+        control.delete(E2E_LAB, "everything")
+    established = [(s.edge, "Established", "Up", s.since) for s in before]
+    flapped = [sample for sample in samples if sample != established]
+    assert len(samples) >= HOLD_S / 0.5 and flapped == [], f"sessions changed under the rule: {flapped[:2]}"
+    assert dropped >= 1, "the rule dropped nothing"
+    seconds_until(lambda: client2_answers(lab))
+    assert bgp_status(E2E_LAB).healthy
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from scapy.layers.inet import GRE, IP, TCP
@@ -253,6 +254,69 @@ send(packets * 5, verbose=False)
     assert sum(unknown.values()) >= 5, f"GRE from an unknown remote not counted: {unknown}"
 
 
+def test_decapsulated_gre_never_reaches_the_infrastructure_or_another_tenant(
+    lab: LabPlan, tmp_path: Path
+) -> None:
+    """Issue 17, probe 4: GRE spoofed from acme's site address, its inner SYNs aimed at etcd (the management
+    network) and at globex's open port. Decapsulated traffic is routed in acme's namespace only, towards the
+    internet: nothing arrives, and the edges count what they refused, per reason."""
+    acme_site = site_address(lab, "acme_gw")
+    etcd = [i.address.split("/")[0] for i in lab.nodes["mgmt"].interfaces]  # etcd listens on each of these
+    marker = uuid.uuid4().hex.encode()
+    probe = f"""
+from scapy.all import GRE, IP, TCP, Raw, send
+m = {marker!r}
+infra = [IP(src="{acme_site}", dst="{GRE_ENDPOINT}") / GRE() / IP(src="{ACME_WWW}", dst=d)
+         / TCP(dport=2379, flags="S") / Raw(m + b"-infra") for d in {etcd!r}]
+tenant = IP(src="{acme_site}", dst="{GRE_ENDPOINT}") / GRE() / IP(src="{ACME_WWW}", dst="{GLOBEX_WWW}") \
+    / TCP(dport=80, flags="S") / Raw(m + b"-tenant")
+send(infra * 20 + [tenant] * 20, verbose=False)
+"""
+    watched = {
+        "mgmt": (lab.nodes["mgmt"].netns, "any"),
+        "globex site": (lab.nodes["globex_gw"].netns, "any"),
+        "globex www": (lab.nodes["globex_www"].netns, "any"),
+    } | {f"globex@{edge}": (tenant_netns(E2E_LAB, edge, "globex"), "eth-edge") for edge in edges(lab)}
+    before = gre_counters(E2E_LAB)
+    with contextlib.ExitStack() as stack:
+        pcaps = {
+            name: stack.enter_context(capture(ns, ifname, tmp_path / f"{name.replace(' ', '_')}.pcap"))
+            for name, (ns, ifname) in watched.items()
+        }
+        sent = lab_api.exec_in(E2E_LAB, "attacker", [sys.executable, "-c", probe], capture_output=True)
+        assert sent.returncode == 0, sent.stderr
+        time.sleep(0.5)
+    arrived = {
+        name: sum(1 for packet in read_pcap(pcap) if marker in bytes(packet)) for name, pcap in pcaps.items()
+    }
+    assert arrived == dict.fromkeys(watched, 0), f"decapsulated packets arrived: {arrived}"
+    after = gre_counters(E2E_LAB)
+    infra, tenant = (
+        delta(after, before, "acme", "to_infrastructure"),
+        delta(after, before, "acme", "to_tenant"),
+    )
+    assert sum(infra.values()) >= 20 * len(etcd), f"refusals towards the infrastructure not counted: {infra}"
+    assert sum(tenant.values()) >= 20, f"refusals towards another tenant not counted: {tenant}"
+
+
+def test_the_infrastructure_is_unreachable_from_a_tenant_namespace(lab: LabPlan) -> None:
+    """Nothing in a tenant's context reaches the edge itself or the lab's infrastructure: not etcd, not the
+    edge's agent, not the router's link address; the edge counts what its tenant namespaces sent there."""
+    etcd = lab.nodes["edge1"].interface_to("mgmt")
+    targets = [
+        (etcd.peer_address, 2379),  # etcd in the management namespace
+        (etcd.address.split("/")[0], 9180),  # the edge's own tenant agent
+        (lab.nodes["edge1"].interface_to("router").peer_address, 179),  # the router's BGP
+        (lab.vips[0], 80),  # the edge's own service on the VIP
+    ]
+    netns = tenant_netns(E2E_LAB, "edge1", "acme")
+    before = nft.counters(lab.nodes["edge1"].netns, nft.EDGE_TABLE).get(nft.EDGE_REFUSED_COUNTER, 0)
+    reached = [target for target in targets if tcp_connects(netns, *target, timeout=0.5)]
+    assert reached == [], f"reachable from acme's namespace on edge1: {reached}"
+    after = nft.counters(lab.nodes["edge1"].netns, nft.EDGE_TABLE).get(nft.EDGE_REFUSED_COUNTER, 0)
+    assert after - before >= len(targets), "the edge's wall must have counted every attempt"
+
+
 def _set_rule_8080(present: bool) -> None:
     """Make acme's rule for port 8080 present or absent, and applied everywhere."""
     spec = admin.list_tenants(E2E_LAB).tenants["acme"]
@@ -266,7 +330,9 @@ def test_a_rule_added_with_the_cli_is_enforced_on_every_edge_within_2_s(lab: Lab
     client = lab.nodes["client1"].netns
     assert not tcp_connects(client, ACME_WWW, CLOSED_PORT, timeout=0.5)
     spec = admin.list_tenants(E2E_LAB).tenants["acme"]
-    wanted = nft.tenant_ruleset(spec.model_copy(update={"rules": [*spec.rules, RULE_8080]}))
+    assert lab.tenancy is not None
+    refused = [IPv4Network(net) for net in lab.tenancy.refused]
+    wanted = nft.tenant_ruleset(spec.model_copy(update={"rules": [*spec.rules, RULE_8080]}), refused)
     digest = wanted.digest
     namespaces_ = [tenant_netns(E2E_LAB, edge, "acme") for edge in edges(lab)]
     store = admin.store_for(E2E_LAB)

@@ -17,6 +17,7 @@ from edgesim.tenants import gre
 DESCRIPTIONS = [
     (layout.LpmKey, "ddos_structs.h", "lpm_v4_key", set()),
     (layout.PortKey, "ddos_structs.h", "port_key", set()),
+    (layout.ControlKey, "ddos_structs.h", "control_key", set()),
     (layout.RateCfg, "ddos_structs.h", "rate_cfg", set()),
     (layout.CookieKey, "ddos_structs.h", "cookie_key", {"pad"}),
     (layout.VipCap, "ddos_structs.h", "vip_cap", {"tat", "pad"}),

@@ -7,7 +7,7 @@ then really applied in a scratch namespace of this test session's prefix, remove
 from __future__ import annotations
 
 from collections.abc import Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
@@ -34,10 +34,12 @@ ACME = TenantSpec(
     ],
 )
 GLOBEX = TenantSpec(name="globex", id=2, prefixes=["203.0.113.128/26"], site="100.64.0.8", rules=["accept"])
+REFUSED = [IPv4Network("198.18.0.0/15"), IPv4Network("198.51.100.0/24"), IPv4Network("203.0.113.0/24")]
 RULESETS = {
-    "edge": tenant_nft.edge_ruleset([ACME, GLOBEX]),
+    "edge": tenant_nft.edge_ruleset([ACME, GLOBEX], REFUSED),
     "edge, no tenants": tenant_nft.edge_ruleset([]),
-    "tenant": tenant_nft.tenant_ruleset(ACME),
+    "tenant": tenant_nft.tenant_ruleset(ACME, REFUSED),
+    "tenant, nothing refused": tenant_nft.tenant_ruleset(ACME),
     "tenant, no rules": tenant_nft.tenant_ruleset(GLOBEX.model_copy(update={"rules": []})),
     "site": tenant_nft.site_ruleset(),
 }
@@ -82,7 +84,7 @@ def test_applying_the_same_ruleset_again_is_a_no_op(scratch: str) -> None:
     assert tenant_nft.apply(scratch, ruleset) is True
     assert tenant_nft.applied_digest(scratch, ruleset.table) == ruleset.digest
     assert tenant_nft.apply(scratch, ruleset) is False
-    assert tenant_nft.counters(scratch) == {"accepted": 0, "dropped": 0, "syn": 0}
+    assert tenant_nft.counters(scratch) == dict.fromkeys(tenant_nft.TENANT_COUNTERS, 0)
     changed = tenant_nft.tenant_ruleset(ACME.model_copy(update={"rules": ["accept"]}))
     assert tenant_nft.apply(scratch, changed) is True
     assert tenant_nft.applied_digest(scratch, ruleset.table) == changed.digest

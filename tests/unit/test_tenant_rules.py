@@ -156,8 +156,47 @@ def test_tenant_ruleset_is_stateless_counted_and_clamps_the_mss() -> None:
     assert accepted in exprs(ruleset, "forward"), (
         'ip daddr 203.0.113.100 tcp dport 80 counter name "accepted"'
     )
-    assert [{"mangle": {"key": {"meta": {"key": "mark"}}, "value": 0x10001}}] in exprs(ruleset, "prerouting")
-    assert {c["name"] for c in added(ruleset, "counter")} == {"accepted", "dropped", "syn"}
+    # Only what goes towards the customer is marked (the GRE program tunnels nothing else).
+    assert [{"mangle": {"key": {"meta": {"key": "mark"}}, "value": 0x10001}}] in exprs(ruleset, "forward")
+    assert {c["name"] for c in added(ruleset, "counter")} == {
+        "accepted",
+        "dropped",
+        "syn",
+        "refused",
+        "outbound",
+    }
+
+
+def test_traffic_from_the_site_goes_to_the_internet_only() -> None:
+    refused = [IPv4Network("198.18.0.0/15"), IPv4Network("203.0.113.0/24")]
+    ruleset = nft.tenant_ruleset(spec(), refused)
+    sets = {s["name"]: s for s in added(ruleset, "set")}
+    assert sets["own"]["elem"] == [{"prefix": {"addr": "203.0.113.0", "len": 25}}]
+    assert sets["refused"]["elem"] == [
+        {"prefix": {"addr": "198.18.0.0", "len": 15}},
+        {"prefix": {"addr": "203.0.113.0", "len": 24}},
+    ]
+    from_own = {
+        "match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@own"}
+    }
+    assert exprs(ruleset, "forward")[0] == [from_own, {"jump": {"target": "from_site"}}], (
+        "before any user rule"
+    )
+    to_refused = {
+        "match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "@refused"}
+    }
+    assert exprs(ruleset, "from_site") == [
+        [to_refused, {"counter": "refused"}, {"drop": None}],
+        [{"counter": "outbound"}, {"accept": None}],
+    ]
+    edge = nft.edge_ruleset([spec()], refused)
+    from_tenant = {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "t-*"}}
+    assert exprs(edge, "input") == [[from_tenant, {"counter": "from_tenants_refused"}, {"drop": None}]]
+    walls = {c["name"]: c["prio"] for c in added(edge, "chain") if c["name"] in ("input", "forward")}
+    assert walls == {"input": -150, "forward": -150}, "before synproxy's input chain (priority filter)"
+    assert exprs(edge, "forward") == [
+        [from_tenant, to_refused, {"counter": "from_tenants_refused"}, {"drop": None}]
+    ]
 
 
 def test_a_drop_rule_counts_into_the_dropped_counter() -> None:
