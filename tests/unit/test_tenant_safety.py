@@ -14,6 +14,7 @@ from edgesim.mitigation.rules import RULE_ADAPTER
 from edgesim.plan import LabPlan, build_plan
 from edgesim.runtime import DEFAULT_TOPOLOGY
 from edgesim.supervisor import Adopted, _runs
+from edgesim.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,8 @@ def test_a_new_supervisor_takes_over_a_running_service_by_pid_and_command_line()
     argv = ["sleep", "30"]
     process = subprocess.Popen(argv)
     try:
-        assert _runs(process.pid, argv)
+        # Until the child has exec'd, its command line is still the forking Python's.
+        assert wait_until(lambda: _runs(process.pid, argv), bool, timeout=5, interval=0.01).done
         assert not _runs(process.pid, ["sleep", "31"]), "a reused pid runs something else"
         adopted = Adopted(process.pid)
         assert adopted.poll() is None
