@@ -41,14 +41,3 @@ def lab(root_routes_before_lab: set) -> LabPlan:
     yield result.plan
     lab_api.down(E2E_LAB, console=console, quiet=True)
     assert leftovers(E2E_LAB) == []
-
-
-# Floods run last in the session: after them, a slow reader through the edge proxy (test_tcp_proxy) was seen
-# to stall on the shared lab (its window updates stopped taking effect on the edge; not yet explained), so
-# the tests that need a quiet lab get it first.
-FLOOD_MODULES = ("test_ddos.py",)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep file order, but move the flood tests to the end of the session."""
-    items.sort(key=lambda item: item.path.name in FLOOD_MODULES)
