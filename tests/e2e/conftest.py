@@ -49,10 +49,12 @@ def lab(root_routes_before_lab: set) -> LabPlan:
 # reader connections got exactly 13,032 bytes (9 segments, the client's first window) and then nothing, so
 # the drain check cut them as stalled (rightly), and a vanished idle client's connection outlived its user
 # timeout; readers after a SYN flood of their own (test_tcp_proxy.py's steady-reader test) are not affected.
+# The slowloris test (test_l7_mitigation.py: 500 connections from one source, most refused by synproxy's
+# limit) leaves the same after-effect: the proxy's readers right after it stalled at 82,536 bytes (5 of 6).
 # Not yet explained, so the tests that need a quiet lab still get it first.
-FLOOD_MODULES = ("test_ddos.py",)
+FLOOD_MODULES = ("test_ddos.py", "test_l7_mitigation.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep file order, but move the flood tests to the end of the session."""
+    """Keep file order, but move the attack tests (floods, slowloris) to the end of the session."""
     items.sort(key=lambda item: item.path.name in FLOOD_MODULES)
