@@ -15,7 +15,15 @@ from pydantic import BaseModel, ValidationError
 
 from edgesim import salvage
 from edgesim.errors import EdgesimError, Problem
-from edgesim.mitigation.rules import RULE_KINDS, RuleSet, SynCookie, VipCap
+from edgesim.mitigation.rules import (
+    RULE_KINDS,
+    ConnLimit,
+    ConnRate,
+    PayloadMatch,
+    RuleSet,
+    SynCookie,
+    VipCap,
+)
 from edgesim.model import (
     ANYCAST_POOLS,
     DESIGN_RANGES,
@@ -550,6 +558,28 @@ def _check_mitigation(topology: Topology) -> list[Problem]:
                     "add it to the VIP's ports",
                 )
             )
+    return problems + _check_l7_mitigation(topology, seen)
+
+
+def _check_l7_mitigation(topology: Topology, seen: RuleSet) -> list[Problem]:
+    """Layer-7 rules: their VIP is the lab's, and each blocklist they name is in the section."""
+    vips = {vip.address for vip in topology.vips}
+    problems = []
+    for index, rule in enumerate(topology.mitigation.rules):
+        if (
+            isinstance(rule, ConnLimit | ConnRate | PayloadMatch)
+            and rule.vip is not None
+            and rule.vip not in vips
+        ):
+            problems.append(
+                Problem(
+                    f"mitigation.rules[{index}].vip",
+                    f"{rule.vip} is not one of the lab's VIPs",
+                    "list it under `vips`",
+                )
+            )
+    for missing in seen.unresolved():
+        problems.append(Problem("mitigation.rules", missing, "add a `blocklist` rule with that set_name"))
     return problems
 
 

@@ -26,8 +26,8 @@ from edgesim.lb import metrics as lb_metrics
 from edgesim.lb.balancer import Balancer
 from edgesim.metrics import exporter, kernel
 from edgesim.metrics.families import Source
-from edgesim.mitigation import layout, maps, metrics, store, synproxy
-from edgesim.mitigation.rules import RuleSet, SynCookie
+from edgesim.mitigation import l7table, layout, maps, metrics, nftrules, store, synproxy
+from edgesim.mitigation.rules import Blocklist, RuleSet, SynCookie
 
 # The edge's XDP chain (DoS and L4 LB in one bcc module, sharing their maps).
 PROGRAM = Path("xdp_edge.c")
@@ -79,6 +79,8 @@ class Agent:
             if _protected(new) != _protected(self.rule_set) or not self.synproxy_applied:
                 synproxy.install(_protected(new))
                 self.synproxy_applied = True
+            # The layer-7 rules live in nftables: brought to the set by diff, so what stays keeps its state.
+            changes += l7table.apply(new)
             self.rule_set = new
             return {"changes": changes, "rules": len(new.rules)}
 
@@ -87,6 +89,10 @@ class Agent:
         with self.lock:
             slots = [r.slot for r in self.rule_set.rules]
             counters = maps.read_counters(self.bpf, [*layout.VERDICT_SLOTS, *slots])
+            if nftrules.l7_rules(self.rule_set):
+                nft_counters = l7table.counters()
+                for r in nftrules.l7_rules(self.rule_set):
+                    counters[r.slot] = nft_counters.get(nftrules.counter_name(r.slot), (0, 0))
             return {
                 "verdicts": {name: counters[slot] for slot, name in layout.VERDICT_SLOTS.items()},
                 "rules": [
@@ -99,6 +105,11 @@ class Agent:
                     }
                     for r in self.rule_set.rules
                 ],
+                "blocklists": {
+                    r.rule.set_name: l7table.members(r.rule.set_name)
+                    for r in self.rule_set.rules
+                    if isinstance(r.rule, Blocklist)
+                },
             }
 
     def status(self) -> dict[str, Any]:
@@ -126,11 +137,12 @@ class Agent:
         return sources
 
     def stop(self) -> None:
-        """Detach and remove the synproxy table; the maps go with the process."""
+        """Detach and remove the synproxy and L7 tables; the maps go with the process."""
         loader.detach_xdp(self.netns, self.uplink)
         if self.balancer is not None:
             self.balancer.stop()
         synproxy.remove()
+        l7table.remove()
 
 
 def _protected(rule_set: RuleSet) -> list[tuple[IPv4Address, int]]:

@@ -12,7 +12,19 @@ from edgesim.errors import EdgesimError, Problem
 from edgesim.mitigation import store
 from edgesim.mitigation.agent import request
 from edgesim.mitigation.layout import BFD_CONTROL_PORT, BFD_ECHO_PORT, BGP_PORT
-from edgesim.mitigation.rules import RULE_ADAPTER, DropPort, DropSrc, Rule, RuleSet, SynCookie, VipCap
+from edgesim.mitigation.rules import (
+    RULE_ADAPTER,
+    Blocklist,
+    ConnLimit,
+    ConnRate,
+    DropPort,
+    DropSrc,
+    PayloadMatch,
+    Rule,
+    RuleSet,
+    SynCookie,
+    VipCap,
+)
 from edgesim.model import INFRA_RANGE
 from edgesim.plan import LabPlan
 from edgesim.state import changes_lab
@@ -111,19 +123,39 @@ def add(lab: str, rule: Rule) -> RuleSet:
             Problem("--vip", f"{rule.vip} is not a VIP of lab {lab}", f"VIPs: {', '.join(plan.vips)}")
         )
     updated = current.with_rule(rule)
+    _check_l7(lab, plan.vips, updated, rule)
     store.write(store.rules_path(lab), updated)
     reload_all(lab)
     return updated
+
+
+def _check_l7(lab: str, vips: list[str], updated: RuleSet, rule: Rule) -> None:
+    """A layer-7 rule's VIP must be the lab's, and the blocklist it adds offenders to must exist."""
+    if isinstance(rule, ConnLimit | ConnRate | PayloadMatch) and rule.vip is not None:
+        if str(rule.vip) not in vips:
+            raise EdgesimError(
+                Problem("--vip", f"{rule.vip} is not a VIP of lab {lab}", f"VIPs: {', '.join(vips)}")
+            )
+    for missing in updated.unresolved():
+        raise EdgesimError(
+            Problem("--block-set", missing, "add the blocklist first: `mitigate add blocklist`")
+        )
 
 
 @changes_lab
 def delete(lab: str, name: str) -> RuleSet:
     """Remove the rule called `name` from every edge."""
     current = rules(lab)
-    if current.find(name) is None:
+    found = current.find(name)
+    if found is None:
         known = ", ".join(current.names()) or "none"
         raise EdgesimError(Problem("name", f"no rule named {name!r}", f"rules: {known}"))
     updated = current.without(name)
+    if isinstance(found.rule, Blocklist) and updated.unresolved():
+        users = "; ".join(updated.unresolved())
+        raise EdgesimError(
+            Problem("name", f"blocklist {name!r} is in use ({users})", "delete those rules first")
+        )
     store.write(store.rules_path(lab), updated)
     reload_all(lab)
     return updated

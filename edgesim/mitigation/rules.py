@@ -106,11 +106,97 @@ class Malformed(_Rule):
     fragments: bool = True
 
 
+# Layer-7 kinds: enforced by nftables in each edge's stack (edgesim.mitigation.l7), not by the XDP maps.
+SetName = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$", description="nftables set name: a-z, 0-9, _, <= 16")
+]
+Seconds = Annotated[int, Field(ge=1, le=86_400, description="seconds")]
+
+
+class _Blocking(_Rule):
+    """An L7 rule whose offenders may land in a blocklist's set for a while."""
+
+    block_set: SetName | None = Field(None, description="Blocklist (its set_name) the offender is added to.")
+    block_s: Seconds | None = Field(None, description="How long the offender stays in that set.")
+
+    @model_validator(mode="after")
+    def _block_pair(self) -> _Blocking:
+        if self.block_s is not None and self.block_set is None:
+            raise ValueError("block_s needs block_set (the blocklist to put the offender in)")
+        return self
+
+
+class Blocklist(_Rule):
+    """A named set of blocked sources, each for a while: everything from them is dropped in nftables."""
+
+    key_template = "blocklist {set_name}"
+    kind: Literal["blocklist"]
+    set_name: SetName
+    timeout_s: Seconds = Field(60, description="How long a source stays when its adder gives no time.")
+
+
+class ConnLimit(_Blocking):
+    """At most `count` concurrent connections per source to VIP:port (nftables `ct count`)."""
+
+    key_template = "conn_limit {vip}:{port}"
+    kind: Literal["conn_limit"]
+    vip: IPv4Address
+    port: Port
+    count: int = Field(ge=1, le=1_000_000, description="connections per source")
+
+
+class ConnRate(_Blocking):
+    """At most `rate` new connections per second per source to VIP:port, `burst` at once (a meter)."""
+
+    key_template = "conn_rate {vip}:{port}"
+    kind: Literal["conn_rate"]
+    vip: IPv4Address
+    port: Port
+    rate: Rate
+    burst: Burst
+
+
+class PayloadMatch(_Blocking):
+    """Drop packets to a port whose transport payload holds `hex` at `offset` (nftables raw payload)."""
+
+    kind: Literal["payload_match"]
+    proto: Literal["tcp", "udp"]
+    dst_port: Port
+    offset: int = Field(0, ge=0, le=1400, description="bytes into the TCP or UDP payload")
+    hex: str = Field(pattern=r"^([0-9a-f]{2}){1,32}$", description="the bytes to match, hex, 1-32 bytes")
+    vip: IPv4Address | None = None
+
+    def key(self) -> str:
+        """payload_match <proto> <vip>:<port> @<offset> <hex>."""
+        return f"payload_match {self.proto} {self.vip or '*'}:{self.dst_port} @{self.offset} {self.hex}"
+
+
 Rule = Annotated[
-    AllowSrc | DropSrc | DropPort | RateLimit | SynCookie | VipCap | Malformed, Field(discriminator="kind")
+    AllowSrc
+    | DropSrc
+    | DropPort
+    | RateLimit
+    | SynCookie
+    | VipCap
+    | Malformed
+    | Blocklist
+    | ConnLimit
+    | ConnRate
+    | PayloadMatch,
+    Field(discriminator="kind"),
 ]
 RULE_ADAPTER: TypeAdapter[Rule] = TypeAdapter(Rule)
-RULE_KINDS = ("allow_src", "drop_src", "drop_port", "rate_limit", "syn_cookie", "vip_cap", "malformed")
+L7_KINDS = ("blocklist", "conn_limit", "conn_rate", "payload_match")
+RULE_KINDS = (
+    "allow_src",
+    "drop_src",
+    "drop_port",
+    "rate_limit",
+    "syn_cookie",
+    "vip_cap",
+    "malformed",
+    *L7_KINDS,
+)
 
 
 class Mitigation(BaseModel):
@@ -153,6 +239,15 @@ class RuleSet(BaseModel):
             if existing.rule.key() == rule.key():
                 return f"rule {existing.rule.label()!r} already covers {rule.key()}"
         return None
+
+    def unresolved(self) -> list[str]:
+        """Rules naming a blocklist the set does not have: '<rule>: no blocklist <set>'."""
+        sets = {r.rule.set_name for r in self.rules if isinstance(r.rule, Blocklist)}
+        return [
+            f"{r.rule.label()}: no blocklist {r.rule.block_set!r}"
+            for r in self.rules
+            if isinstance(r.rule, _Blocking) and r.rule.block_set is not None and r.rule.block_set not in sets
+        ]
 
     def with_rule(self, rule: Rule) -> RuleSet:
         """A new set with `rule` added in the lowest free slot."""

@@ -17,14 +17,21 @@ RULE_HELP = {
     "kind": " | ".join(RULE_KINDS),
     "name": "rule name (default: derived, e.g. 'drop_src 100.127.0.0/16')",
     "prefix": "source prefix (allow_src, drop_src), e.g. 100.127.0.0/16",
-    "proto": "tcp | udp (drop_port)",
+    "proto": "tcp | udp (drop_port, payload_match)",
     "src-port": "source port to drop (drop_port), e.g. 53 for DNS reflection",
-    "dst-port": "destination port to drop (drop_port)",
+    "dst-port": "destination port to drop (drop_port) or to look into (payload_match)",
     "match": "syn | udp | icmp (rate_limit)",
-    "rate": "packets per second (rate_limit per source, vip_cap per VIP)",
-    "burst": "packets allowed at once (rate_limit, vip_cap)",
-    "vip": "the VIP (syn_cookie, vip_cap)",
-    "port": "the VIP's port (syn_cookie)",
+    "rate": "per second: packets (rate_limit per source, vip_cap per VIP), connections (conn_rate)",
+    "burst": "packets or connections allowed at once (rate_limit, vip_cap, conn_rate)",
+    "vip": "the VIP (syn_cookie, vip_cap, conn_limit, conn_rate; optional for payload_match)",
+    "port": "the VIP's port (syn_cookie, conn_limit, conn_rate)",
+    "count": "concurrent connections allowed per source (conn_limit)",
+    "set-name": "the blocklist's nftables set, e.g. offenders (blocklist)",
+    "timeout-s": "seconds a source stays in the blocklist by default (blocklist; default 60)",
+    "block-set": "put offenders in this blocklist (conn_limit, conn_rate, payload_match)",
+    "block-s": "for this many seconds (with --block-set)",
+    "offset": "bytes into the TCP/UDP payload where --hex must be (payload_match; default 0)",
+    "hex": "the payload bytes to match, in hex, e.g. 00ff (payload_match)",
     "keep-ip-options": "malformed: let packets with IP options through",
     "keep-fragments": "malformed: let fragments through",
     "lab": "lab (default: the only lab up)",
@@ -46,11 +53,18 @@ def add(
     burst: int | None = None,
     vip: str | None = None,
     port: int | None = None,
+    count: int | None = None,
+    set_name: str | None = None,
+    timeout_s: int | None = None,
+    block_set: str | None = None,
+    block_s: int | None = None,
+    offset: int | None = None,
+    hex: str | None = None,
     keep_ip_options: bool = False,
     keep_fragments: bool = False,
     lab: str | None = None,
 ) -> None:
-    """Add a rule on every edge at run time (a map update; takes effect in well under a second)."""
+    """Add a rule on every edge at run time (XDP: a map update; L7 kinds: one nftables transaction)."""
     need_root("mitigate add")
     fields = {
         "kind": kind,
@@ -64,6 +78,13 @@ def add(
         "burst": burst,
         "vip": vip,
         "port": port,
+        "count": count,
+        "set_name": set_name,
+        "timeout_s": timeout_s,
+        "block_set": block_set,
+        "block_s": block_s,
+        "offset": offset,
+        "hex": hex.lower() if hex else hex,
     }
     if kind == "malformed":
         fields |= {"ip_options": not keep_ip_options, "fragments": not keep_fragments}
@@ -109,7 +130,7 @@ def list_rules(c: Context, lab: str | None = None) -> None:
 def _stats_table(lab: str) -> Table:
     per_edge = control.stats(lab)
     names = list(per_edge)
-    table = Table(title=f"XDP counters, lab {lab} (packets)")
+    table = Table(title=f"XDP and nftables counters, lab {lab} (packets)")
     table.add_column("rule / verdict")
     for edge in names:
         table.add_column(edge, justify="right")
@@ -121,6 +142,9 @@ def _stats_table(lab: str) -> Table:
     for index, rule in enumerate(first["rules"]):
         counts = [per_edge[e]["rules"][index]["packets"] for e in names]
         table.add_row(rule["name"], *map(str, counts), str(sum(counts)))
+    for set_name in first.get("blocklists", {}):
+        counts = [len(per_edge[e]["blocklists"][set_name]) for e in names]
+        table.add_row(f"[dim]sources in blocklist {set_name}[/]", *map(str, counts), str(sum(counts)))
     return table
 
 
@@ -129,7 +153,7 @@ def _stats_table(lab: str) -> Table:
 )
 @user_errors
 def stats(c: Context, watch: bool = False, interval: float = 1.0, lab: str | None = None) -> None:
-    """Packets per rule per edge (and the program's own verdicts), from the XDP maps."""
+    """Packets per rule per edge (and XDP's own verdicts), from the XDP maps and the nftables counters."""
     need_root("mitigate stats")
     name = runtime.resolve_lab(lab)
     if not watch:

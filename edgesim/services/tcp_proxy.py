@@ -2,7 +2,7 @@
 
 Run by the lab supervisor on every edge, e.g. `python -m edgesim.services.tcp_proxy --name edge1
 --listen 198.51.100.10:8080 --origin 100.64.0.7:9000 --keepidle 4 --keepintvl 2 --keepcnt 3
---user-timeout-ms 10000 --min-drain 16384 --drain-window 2`.
+--user-timeout-ms 10000 --min-drain 16384 --drain-window 4`.
 
 Both sockets of a connection (client side and origin side) use the settings that make a vanished peer visible:
 - keepalive on (TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT), so an idle connection probes its peer;
@@ -11,8 +11,10 @@ Both sockets of a connection (client side and origin side) use the settings that
   kernel ends an idle connection when the user timeout has passed and a keepalive probe is unanswered;
 - TCP_NOTSENT_LOWAT, so unsent data waits in the proxy (where it is counted) rather than piling up in the
   kernel;
-- the drain-pace check (edgesim.services.drain): every few hundred ms the proxy reads tcpi_notsent_bytes
-  (TCP_INFO) and closes a connection whose unsent backlog does not drain at the minimum pace over the window.
+- the drain-pace check (edgesim.services.drain): every few hundred ms the proxy reads TCP_INFO; while bytes
+  wait unsent for a peer (tcpi_notsent_bytes, or in the proxy), that peer owes the minimum pace, paid off by
+  the advance of the window it advertises (tcpi_bytes_acked + tcpi_snd_wnd); a debt of one window's worth
+  closes the connection.
   The user timeout alone cannot catch a peer that still ACKs but reads nothing (a zero window), and must not
   cut one that reads slowly but steadily; this check does both.
 A connection that fails is aborted on both sides (RST), so nothing lingers on the edge.
@@ -27,7 +29,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
-from edgesim.probes.tcpinfo import tcp_info
+from edgesim.probes.tcpinfo import TcpInfo, tcp_info
 from edgesim.services.drain import DrainMonitor
 from edgesim.services.serving import host_port, stop_event
 
@@ -76,6 +78,15 @@ class SideFailed(Exception):
         super().__init__(f"{side} side failed: {error.strerror or error}")
 
 
+def consumed(info: TcpInfo) -> int:
+    """What the peer's application has taken so far: the right edge of the window it advertises.
+
+    The kernel's counters, so the same measure holds whether the proxy copies the bytes or not; kernels
+    before 5.4 have no tcpi_snd_wnd, and then acknowledged bytes are the nearest measure.
+    """
+    return info.bytes_acked + (info.snd_wnd or 0)
+
+
 class Side:
     """One socket of a proxied connection and what the proxy wrote into it."""
 
@@ -84,7 +95,8 @@ class Side:
         self.sock = sock
         self.written = 0
         self.waiting = 0  # bytes the proxy holds for this socket that it has not taken yet
-        self.monitor = DrainMonitor(settings.min_drain, settings.drain_window)
+        # A sample more than two periods late means this process was late, not the peer slow.
+        self.monitor = DrainMonitor(settings.min_drain, settings.drain_window, max_step_s=2 * CHECK_S)
         self.user_timeout_ms = settings.user_timeout_ms  # as set on the socket now
 
     def judge_by_drain(self, backlogged: bool, configured_ms: int) -> None:
@@ -123,14 +135,22 @@ class Connection:
             abort(sock)
             abort(self.client.sock)
             return
-        pumps = asyncio.gather(self._pump(self.client, self.origin), self._pump(self.origin, self.client))
+        both = [
+            asyncio.ensure_future(self._pump(self.client, self.origin)),
+            asyncio.ensure_future(self._pump(self.origin, self.client)),
+        ]
+        pumps = asyncio.gather(*both)
         watch = asyncio.ensure_future(self._watch())
         done, _ = await asyncio.wait({pumps, watch}, return_when=asyncio.FIRST_COMPLETED)
         reason = self._reason(pumps, watch, done)
-        for task in (pumps, watch):
+        # Cancel each pump, not only their gather: once one pump has failed the gather is done, and
+        # cancelling it no longer reaches the other, which would go on waiting on a socket closed below. Its
+        # file descriptor stays registered with the event loop then, and the next socket given that number
+        # fails in the loop's epoll (ENOENT: "origin unreachable: No such file or directory").
+        for task in (*both, watch):
             task.cancel()
         # Let the cancelled socket operations unregister their file descriptors before the sockets close.
-        await asyncio.gather(pumps, watch, return_exceptions=True)
+        await asyncio.gather(*both, pumps, watch, return_exceptions=True)
         for side in (self.client, self.origin):
             if reason:
                 abort(side.sock)
@@ -193,15 +213,18 @@ class Connection:
                 if side is None:
                     continue
                 try:
-                    notsent = tcp_info(side.sock).notsent_bytes or 0
-                    side.judge_by_drain(notsent > 0 or side.waiting > 0, self.settings.user_timeout_ms)
+                    info = tcp_info(side.sock)
+                    notsent = info.notsent_bytes or 0
+                    backlogged = notsent > 0 or side.waiting > 0
+                    side.judge_by_drain(backlogged, self.settings.user_timeout_ms)
                 except OSError as err:
                     return f"{side.name} side gone: {err.strerror}"
-                rate = side.monitor.observe(now, side.written, notsent, side.waiting)
-                if rate is not None:
+                cut = side.monitor.observe(now, consumed(info), backlogged, info.snd_wnd or 0)
+                if cut is not None:
                     return (
-                        f"{side.name} side drains {rate:.0f} B/s, below the minimum "
-                        f"{self.settings.min_drain} B/s over {self.settings.drain_window:g} s"
+                        f"{side.name} side drains {cut.rate:.0f} B/s, {cut.debt:.0f} B behind the minimum "
+                        f"{self.settings.min_drain} B/s after {cut.seconds:.1f} s backlogged "
+                        f"(allowed: {side.monitor.allowance():.0f} B)"
                     )
 
     def _log(self, message: str) -> None:

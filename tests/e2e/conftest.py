@@ -43,12 +43,18 @@ def lab(root_routes_before_lab: set) -> LabPlan:
     assert leftovers(E2E_LAB) == []
 
 
-# Floods run last in the session: after them, a slow reader through the edge proxy (test_tcp_proxy) was seen
-# to stall on the shared lab (its window updates stopped taking effect on the edge; not yet explained), so
-# the tests that need a quiet lab get it first.
-FLOOD_MODULES = ("test_ddos.py", "test_dns.py")
+# Floods run last in the session: after them, connections through the edge proxy (test_tcp_proxy) stall on
+# the shared lab. Issue 17 took this for the drain check cutting steady readers; that was a separate defect
+# (fixed: it judged a rate between two samples), and this one remains: run after test_ddos.py, 8 of 10
+# reader connections got exactly 13,032 bytes (9 segments, the client's first window) and then nothing, so
+# the drain check cut them as stalled (rightly), and a vanished idle client's connection outlived its user
+# timeout; readers after a SYN flood of their own (test_tcp_proxy.py's steady-reader test) are not affected.
+# The slowloris test (test_l7_mitigation.py: 500 connections from one source, most refused by synproxy's
+# limit) leaves the same after-effect: the proxy's readers right after it stalled at 82,536 bytes (5 of 6).
+# Not yet explained, so the tests that need a quiet lab still get it first.
+FLOOD_MODULES = ("test_ddos.py", "test_dns.py", "test_l7_mitigation.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep file order, but move the flood tests to the end of the session."""
+    """Keep file order, but move the attack tests (floods, slowloris) to the end of the session."""
     items.sort(key=lambda item: item.path.name in FLOOD_MODULES)

@@ -24,6 +24,7 @@ from edgesim.plan import LabPlan, NodePlan
 from edgesim.probes.sockdiag import NamespaceDiagSocket
 from edgesim.probes.tcpinfo import tcp_info
 from edgesim.runtime import DEFAULT_TOPOLOGY
+from edgesim.traffic import attacks
 
 PROXY = load_topology(DEFAULT_TOPOLOGY).proxy
 assert PROXY is not None
@@ -31,6 +32,7 @@ USER_TIMEOUT_S = PROXY.effective_user_timeout_ms() / 1000
 MIN_DRAIN = PROXY.min_drain_bytes_per_s
 WINDOW_S = PROXY.drain_window_s
 RUN_S = 3 * WINDOW_S + 2  # the slow reader must survive several full drain windows
+FLOOD_S = 4.0  # the SYN flood between the two rounds of steady readers
 CLIENT_RCVBUF = 16384  # a small receive buffer, so the reader's pace is what the proxy sees
 SIOCOUTQNSD = 0x894B  # unsent bytes in a socket's send queue, straight from the kernel
 
@@ -49,6 +51,7 @@ class Flow:
     events: dict[str, float] = field(default_factory=dict)
     received: int = 0
     error: str | None = None
+    max_debt: float = 0.0  # the most the reader itself fell behind the minimum pace (client-side debt)
 
 
 def _edge_sockets(edge: NodePlan) -> set[tuple[int, int]]:
@@ -109,27 +112,37 @@ def _vanish_with_data_in_flight(flow: Flow, cut: PathControl, address: str) -> N
     _wait_gone(flow, started, USER_TIMEOUT_S + 5)
 
 
-def _read_at(flow: Flow, rate: float) -> None:
+def _read_at(flow: Flow, rate: float, chunk: int = 1, look: bool = True) -> None:
+    """Read at `rate` B/s for RUN_S, in reads of at least `chunk` bytes (up to 4 KiB).
+
+    `look`: watch the edge's sockets every 250 ms (a sock_diag dump: heavy with many readers at once). The
+    reader keeps its own debt at the minimum pace, as the proxy does, to show whether it kept the pace.
+    """
+    started = last = time.monotonic()
     flow.sock.sendall(b"send 1000000000\n")
-    started = time.monotonic()
     next_look = 0.0
+    debt = 0.0
     try:
-        while (elapsed := time.monotonic() - started) < RUN_S:
+        while (elapsed := (now := time.monotonic()) - started) < RUN_S:
+            debt += MIN_DRAIN * (now - last)
+            last = now
+            flow.max_debt = max(flow.max_debt, debt)
             # When the edge closes matters, not when the client notices: a reset only surfaces once the client
             # has read the data already in its receive buffer.
-            if elapsed >= next_look and "edge closed" not in flow.events:
+            if look and elapsed >= next_look and "edge closed" not in flow.events:
                 if not _alive(flow):
                     flow.events["edge closed"] = elapsed
                 next_look += 0.25
             behind = rate * elapsed - flow.received
-            if behind < 1:
+            if behind < chunk:
                 time.sleep(0.01)
                 continue
-            data = flow.sock.recv(int(min(behind, 4096)))
+            data = flow.sock.recv(int(min(behind, max(chunk, 4096))))
             if not data:
                 flow.error = "end of file"
                 break
             flow.received += len(data)
+            debt = max(0.0, debt - len(data))
     except OSError as err:
         flow.error = f"{type(err).__name__}: {err}"
     flow.events["ended"] = time.monotonic() - started
@@ -251,3 +264,67 @@ def test_tcp_info_offsets_match_the_kernel(lab: LabPlan) -> None:
     finally:
         sender.close()
         listener.close()
+
+
+# Issue 17: readers at a steady 20,000 B/s (1.2x the minimum) were cut after about 6 s, most of them right
+# after a SYN flood, because the pace was a rate between two samples a window apart and the receiver's window
+# opens in steps. Six such readers (each reading in its own chunk size, so their steps fall differently)
+# and one at half the pace, before and after a SYN flood.
+STEADY_CHUNKS = (256, 512, 1024, 4096, 8192, 16384)
+
+
+def _round_of_readers(lab: LabPlan) -> dict[str, Flow]:
+    client = lab.nodes["client1"]
+    readers = {f"1.2x by {chunk} B": (1.2 * MIN_DRAIN, chunk, False) for chunk in STEADY_CHUNKS}
+    readers["0.5x"] = (MIN_DRAIN / 2, 1, False)
+    opened = {name: _open_flow(lab, client) for name in readers}
+    jobs = [threading.Thread(target=_read_at, args=(opened[name], *readers[name])) for name in readers]
+    try:
+        for job in jobs:
+            job.start()
+        for job in jobs:
+            job.join()
+        for name, flow in opened.items():
+            flow.events["alive at the end"] = float(bool(_alive(flow)))
+            print(
+                f"reader {name} via {flow.edge.name}: {flow.events}, {flow.received} bytes, {flow.error}, "
+                f"its own debt at most {flow.max_debt:.0f} B"
+            )
+    finally:
+        for flow in opened.values():
+            flow.sock.close()
+    return opened
+
+
+def _cut_readers(flows: dict[str, Flow]) -> list[str]:
+    """The steady readers cut although they kept the pace themselves (their own debt below half the allowance:
+    the proxy sees at most that plus the lag of the window updates, below the whole allowance)."""
+    return [
+        f"{name} via {flow.edge.name}: {flow.error or flow.events}"
+        for name, flow in _kept_pace(flows).items()
+        if flow.error or not flow.events["alive at the end"]
+    ]
+
+
+def _kept_pace(flows: dict[str, Flow]) -> dict[str, Flow]:
+    # On the shared 2-core machine a reader thread is sometimes starved for seconds (right after a flood,
+    # one sent its command and next ran 3 s later): such a reader is slow in truth, and may be cut.
+    limit = MIN_DRAIN * WINDOW_S / 2
+    return {name: f for name, f in flows.items() if name != "0.5x" and f.max_debt < limit}
+
+
+def test_steady_readers_above_the_minimum_are_never_cut_before_or_after_a_flood(lab: LabPlan) -> None:
+    before = _round_of_readers(lab)
+    flood = attacks.launch(lab, "syn-flood", 0, FLOOD_S)
+    after = _round_of_readers(lab)
+    assert flood.packets > 10_000, f"the flood reached only {flood.pps:.0f} pps"
+    for flows in (before, after):
+        debts = {name: round(f.max_debt) for name, f in flows.items()}
+        assert len(_kept_pace(flows)) >= 4, f"too few readers kept their pace on this machine: {debts}"
+    assert _cut_readers(before) == [], "cut before the flood"
+    assert _cut_readers(after) == [], "cut after the flood"
+    for flows in (before, after):
+        for name, flow in _kept_pace(flows).items():
+            assert flow.received >= MIN_DRAIN * RUN_S, (name, flow.received)
+        slow = flows["0.5x"]
+        assert slow.error is not None, "a reader at half the minimum pace must be cut"

@@ -63,6 +63,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.tenants.validate",
             "edgesim.mitigation.rules",
             "edgesim.mitigation.layout",
+            "edgesim.mitigation.nftrules",  # the L7 rules as nftables JSON (pure)
             "edgesim.tenants.spec",
             "edgesim.tenants.rules",
             "edgesim.lb.layout",
@@ -132,6 +133,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.lb.store",
             "edgesim.lb.table",
             "edgesim.mitigation.control",
+            "edgesim.mitigation.l7table",
             "edgesim.mitigation.maps",
             "edgesim.mitigation.store",
             "edgesim.mitigation.synproxy",
