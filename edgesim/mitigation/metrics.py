@@ -18,6 +18,7 @@ VERDICT_LABELS = {
     layout.SLOT_COOKIE_ACK_OK: "cookie_ack_ok",
     layout.SLOT_COOKIE_ACK_BAD: "cookie_ack_bad",
     layout.SLOT_COOKIE_FLOW: "cookie_flow",
+    layout.SLOT_CONTROL: "control",
 }
 
 VERDICTS = Family(

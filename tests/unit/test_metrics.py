@@ -102,3 +102,12 @@ def test_prometheus_accepts_the_config(tmp_path: Path) -> None:
     config.write_text((GOLDEN / "prometheus.yml").read_text())
     result = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_verdict_slot_of_the_dos_program_has_a_label() -> None:
+    # A slot without one made the whole source fail (KeyError), and the family export nothing.
+    from edgesim.mitigation import layout
+    from edgesim.mitigation.metrics import VERDICT_LABELS
+
+    assert set(VERDICT_LABELS) == set(layout.VERDICT_SLOTS)
+    assert len(set(VERDICT_LABELS.values())) == len(VERDICT_LABELS)
