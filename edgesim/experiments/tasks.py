@@ -21,6 +21,8 @@ HELP = {
     "plots": f"directory for one PNG per case (default {DEFAULT_PLOTS}; '' for none)",
     "lab": "name of the lab the experiment brings up and tears down (default tcplab)",
     "list": "list the cases and their parameters, run nothing",
+    "post": "run the cases of the post the lab comes from, with its figures next to this kernel's "
+    "(the longest, a busy connection under the default tcp_retries2, takes about 16 minutes)",
     "timeline": "print the timeline of every case (default: only of cases that disagree with the prediction)",
 }
 
@@ -36,11 +38,15 @@ def tcp_timeouts(
     lab: str = "tcplab",
     list: bool = False,
     timeline: bool = False,
+    post: bool = False,
 ) -> None:
     """Measure when TCP sockets die (SYN, SYN-RECV, keepalive, user timeout, RTO, zero window)."""
     from edgesim.experiments.tcp_timeouts import params as params_module
     from edgesim.experiments.tcp_timeouts import plot, report, runner
+    from edgesim.experiments.tcp_timeouts.post import POST_CASES_BY_NAME
 
+    if post and not case:
+        case = [*POST_CASES_BY_NAME]
     overrides = params_module.parse_overrides(param or [])
     if list:
         _print_cases(runner.select(case or None), overrides)
@@ -59,6 +65,8 @@ def tcp_timeouts(
         if timeline or not result.ok:
             out.print(report.timeline(result))
     out.print(report.summary(results))
+    if any(r.name in POST_CASES_BY_NAME for r in results):
+        out.print(report.against_post(results))
     if json:
         report.write_json(results, json)
         console.print(f"wrote {json}")

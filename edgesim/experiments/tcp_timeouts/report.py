@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
+from edgesim.experiments.tcp_timeouts.post import POST_CASES_BY_NAME, POST_KERNEL, POST_URL, PostFigure
 from edgesim.experiments.tcp_timeouts.records import AppEvent, CaseResult, Packet, TimerSample
 
 COLLAPSE_KINDS = ("data", "ack")
@@ -138,3 +139,51 @@ def summary(results: list[CaseResult]) -> Table:
 def write_json(results: list[CaseResult], path: str | Path) -> None:
     """Write the results as a JSON list of cases."""
     Path(path).write_text(json.dumps([r.model_dump(mode="json") for r in results], indent=2) + "\n")
+
+
+def against_post(results: list[CaseResult]) -> Table:
+    """The post's cases: its published figure (kernel 5.2), the prediction and the measurement here."""
+    table = Table(title=f"The post's cases ({POST_URL}): kernel {POST_KERNEL} next to this kernel")
+    for column in ("case", "post", "predicted here", "measured here", "why they differ"):
+        table.add_column(column)
+    for r in results:
+        if r.name not in POST_CASES_BY_NAME:
+            continue
+        _, figure = POST_CASES_BY_NAME[r.name]
+        p = r.prediction
+        kind = p.count_kind or "packets"
+        post = f"{figure.died_s:.2f} s, {figure.packets} {kind}"
+        if r.error:
+            table.add_row(r.name, post, "", "", f"[red]error: {r.error}[/]")
+            continue
+        predicted = f"{p.died_at_s:.2f} s, {p.count}" if p.died_at_s is not None else f"never, {p.count}"
+        measured = f"{r.died_at_s:.2f} s, {r.count}" if r.died_at_s is not None else f"alive, {r.count}"
+        table.add_row(r.name, post, predicted, f"{measured} {_verdict(r.ok)}", difference(r, figure))
+    return table
+
+
+# How far the post's time of death may be from this kernel's and still count as the same (the post's clock
+# starts at the SYN, the lab's at the case's start; timers are late by up to a timer-wheel granule).
+SAME_DEATH_S = 0.5
+
+
+def difference(result: CaseResult, figure: PostFigure) -> str:
+    """One line on why this kernel differs from the post for a case, or '' when it does not."""
+    p = result.prediction
+    same_death = p.died_at_s is not None and abs(p.died_at_s - figure.died_s) <= SAME_DEATH_S
+    if same_death and p.count == figure.packets:
+        return ""
+    params = result.params
+    linear = int(params.get("tcp_syn_linear_timeouts", 0))
+    if result.name == "post-syn-sent" and linear:
+        return (
+            f"since 6.5 the first {linear} SYN retries are 1 s apart (tcp_syn_linear_timeouts={linear}), "
+            "then the interval doubles; on 5.2 it doubled from the first"
+        )
+    if result.name == "post-syn-sent-user-timeout":
+        return (
+            f"the post saw {figure.packets} SYN retries, 4 of them bunched at the 5 s mark (it calls that a "
+            f"bug); here the retries follow the schedule{' (1 s apart, linear timeouts)' if linear else ''} "
+            "until the user timeout, which ends the connect at 5 s"
+        )
+    return f"this kernel's schedule: {p.basis}"

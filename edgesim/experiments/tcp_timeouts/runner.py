@@ -21,6 +21,7 @@ from edgesim.experiments.tcp_timeouts import kernel
 from edgesim.experiments.tcp_timeouts.cases import CASES, CASES_BY_NAME, Case
 from edgesim.experiments.tcp_timeouts.context import CaseContext, Death, Pair, pairs_of
 from edgesim.experiments.tcp_timeouts.params import SYSCTLS, Value, resolve, unused
+from edgesim.experiments.tcp_timeouts.post import POST_CASES_BY_NAME
 from edgesim.experiments.tcp_timeouts.records import CaseResult, Prediction
 
 TOPOLOGY = lab_api.REPO_ROOT / "topology" / "tcplab.yml"
@@ -29,15 +30,16 @@ BASE_PORT = 10000
 
 
 def select(names: list[str] | None) -> list[Case]:
-    """The cases named (all when none is), or an error listing the known names."""
+    """The cases named (the lab's own when none is; the post's by their `post-` names), or an error."""
     if not names:
         return list(CASES)
-    unknown = [n for n in names if n not in CASES_BY_NAME]
+    known = {**CASES_BY_NAME, **{name: case for name, (case, _) in POST_CASES_BY_NAME.items()}}
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise EdgesimError(
-            [Problem(f"--case {n}", "no such case", f"one of {', '.join(CASES_BY_NAME)}") for n in unknown]
+            [Problem(f"--case {n}", "no such case", f"one of {', '.join(known)}") for n in unknown]
         )
-    return [CASES_BY_NAME[n] for n in dict.fromkeys(names)]
+    return [known[n] for n in dict.fromkeys(names)]
 
 
 def case_params(cases: list[Case], overrides: dict[str, Value]) -> dict[str, dict[str, Value]]:
