@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.services",
             "edgesim.tenants",
             "edgesim.traffic",
+            "edgesim.vagrant",
         ],
     ),
     (
@@ -77,6 +78,10 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.backends.*",
             "edgesim.supervisor",
             "edgesim.hostsetup",  # host prerequisites: packages, Ansible, a bcc probe
+            # Vagrant's docker provider: commands with logs, a private Docker engine, the guest image.
+            "edgesim.vagrant.steps",
+            "edgesim.vagrant.engine",
+            "edgesim.vagrant.image",
         ],
     ),
     (
@@ -113,7 +118,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("feature hooks", ["edgesim.hooks", "edgesim.*.hooks"]),
-    ("lab", ["edgesim.lab", "edgesim.traffic.*", "edgesim.experiments.*"]),
+    ("lab", ["edgesim.lab", "edgesim.traffic.*", "edgesim.experiments.*", "edgesim.vagrant.job"]),
     (
         "tasks",
         [
