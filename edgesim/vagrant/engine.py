@@ -190,3 +190,12 @@ def image_size(tag: str) -> int:
     """The image's size in bytes."""
     result = docker("image", "inspect", "--format", "{{.Size}}", tag)
     return int(result.stdout.strip()) if result.returncode == 0 else 0
+
+
+def remove_other_images(repository: str, keep: str) -> list[str]:
+    """Remove the repository's images other than `keep` (older recipes); return the tags removed."""
+    tags = _lines(docker("image", "ls", repository, "--format", "{{.Repository}}:{{.Tag}}"))
+    old = [tag for tag in tags if tag != keep]
+    if old:
+        docker("image", "rm", *old)
+    return old

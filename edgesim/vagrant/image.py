@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -83,9 +84,11 @@ class Recipe:
     role_packages: tuple[str, ...]
     wheels: tuple[str, ...]
     insecure_key: str
+    # This module's source: the recipe's procedure (read once, so one run's tag never changes midway).
+    procedure: str = ""
 
     def digest(self) -> str:
-        """A short hash of the recipe, and of this module, which is the recipe's procedure."""
+        """A short hash of the recipe, procedure included."""
         text = json.dumps(
             {
                 "suite": SUITE,
@@ -93,7 +96,7 @@ class Recipe:
                 "role": self.role_packages,
                 "wheels": self.wheels,
                 "key": self.insecure_key,
-                "procedure": Path(__file__).read_text(),
+                "procedure": self.procedure,
             },
             sort_keys=True,
         )
@@ -136,7 +139,7 @@ def insecure_key() -> str:
 
 def recipe(repo: Path = REPO) -> Recipe:
     """The recipe for this checkout."""
-    return Recipe(role_packages(repo), wheel_requirements(repo), insecure_key())
+    return Recipe(role_packages(repo), wheel_requirements(repo), insecure_key(), Path(__file__).read_text())
 
 
 def ensure(console: Console, rec: Recipe, log: Path) -> tuple[str, float]:
@@ -149,10 +152,10 @@ def ensure(console: Console, rec: Recipe, log: Path) -> tuple[str, float]:
     shutil.rmtree(work, ignore_errors=True)
     root = work / "rootfs"
     try:
-        _debootstrap(console, root, log)
+        _base_rootfs(console, root, log)
         with _chroot_mounts(root):
             _offline_repository(console, root, rec, log)
-            _wheelhouse(console, root, rec, log)
+        _wheelhouse(console, root, rec, log)
         _vagrant_user(root, rec)
         _import(console, root, rec.tag, log)
     finally:
@@ -164,22 +167,53 @@ def ensure(console: Console, rec: Recipe, log: Path) -> tuple[str, float]:
     return rec.tag, seconds
 
 
+def _base_rootfs(console: Console, root: Path, log: Path) -> None:
+    """Debian with the base packages, from a tarball kept by the last build with the same base."""
+    key = hashlib.sha256(json.dumps([SUITE, MIRROR, BASE_PACKAGES]).encode()).hexdigest()[:16]
+    cached = engine.STATE / f"base-{key}.tar"
+    if cached.exists():
+        console.print(f"image: base rootfs from {cached}")
+        root.mkdir(parents=True)
+        subprocess.run(["tar", "--numeric-owner", "-xpf", str(cached), "-C", str(root)], check=True)
+        return
+    _debootstrap(console, root, log)
+    with _chroot_mounts(root):
+        _base_packages(console, root, log)
+    for old in engine.STATE.glob("base-*.tar"):
+        old.unlink()  # one base at a time: an older one would never be used again
+    staging = cached.with_suffix(".tmp")
+    subprocess.run(["tar", "--numeric-owner", "-cf", str(staging), "-C", str(root), "."], check=True)
+    staging.replace(cached)
+
+
 def _debootstrap(console: Console, root: Path, log: Path) -> None:
-    console.print(f"image: debootstrap {SUITE} (minbase + {len(BASE_PACKAGES)} packages)")
+    console.print(f"image: debootstrap {SUITE} (minbase)")
     root.mkdir(parents=True)
-    argv = [
-        "debootstrap",
-        "--variant=minbase",
-        f"--include={','.join(BASE_PACKAGES)}",
-        SUITE,
-        str(root),
-        MIRROR,
-    ]
-    run_logged(console, "debootstrap", argv, log, echo=False)
+    argv = ["debootstrap", "--variant=minbase", SUITE, str(root), MIRROR]
+    try:
+        run_logged(console, "debootstrap", argv, log, echo=False)
+    finally:
+        # debootstrap's own log says which package failed; the build directory is removed afterwards.
+        own = root / "debootstrap" / "debootstrap.log"
+        if own.exists():
+            with log.open("a") as out:
+                out.write(own.read_text())
     # Nothing may start services while packages install inside the chroot.
     policy = root / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
+
+
+def _base_packages(console: Console, root: Path, log: Path) -> None:
+    """Vagrant's and the provisioners' needs, installed with apt (which orders their configuration)."""
+    console.print(f"image: {len(BASE_PACKAGES)} base packages (sshd, sudo, rsync, python3, ansible-core)")
+    _in_root(
+        console,
+        "image: base packages",
+        root,
+        f"apt-get install -y -qq --no-install-recommends {' '.join(BASE_PACKAGES)} && apt-get clean",
+        log,
+    )
 
 
 @contextlib.contextmanager
@@ -233,22 +267,24 @@ def _offline_repository(console: Console, root: Path, rec: Recipe, log: Path) ->
 
 
 def _wheelhouse(console: Console, root: Path, rec: Recipe, log: Path) -> None:
-    """Build wheels of pip, the build backend and every Python dependency (sdists become wheels here)."""
+    """Wheels of pip, the build backend and every Python dependency (sdists are built into wheels here).
+
+    pip runs on the host, from edgesim's own venv: it has the host's index and certificate settings, and the
+    host is the same Debian release as the guest (same Python minor version and glibc, so the same wheels).
+    """
     console.print(f"image: wheelhouse for {len(rec.wheels)} Python requirements")
-    quoted = " ".join(f"'{w}'" for w in rec.wheels)
-    _in_root(
-        console,
-        "image: pip wheel",
-        root,
-        f"python3 -m pip wheel -q --no-cache-dir --wheel-dir {WHEELHOUSE} {quoted}",
-        log,
-    )
+    wheels = root / WHEELHOUSE.lstrip("/")
+    wheels.mkdir(parents=True)
+    argv = [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(wheels), *rec.wheels]
+    run_logged(console, "image: pip wheel", argv, log, echo=False)
     (root / "etc/pip.conf").write_text(PIP_CONF)
 
 
 def _vagrant_user(root: Path, rec: Recipe) -> None:
     """The vagrant user with the insecure key and password-less sudo; sshd and the container's command."""
-    subprocess.run(["chroot", str(root), "useradd", "-m", "-s", "/bin/bash", "vagrant"], check=True)
+    # Password "*": no password login, but not a locked account ("!"), which sshd may refuse outright.
+    useradd = ["useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", "vagrant"]
+    subprocess.run(["chroot", str(root), *useradd], check=True)
     ssh_dir = root / "home/vagrant/.ssh"
     ssh_dir.mkdir(mode=0o700)
     (ssh_dir / "authorized_keys").write_text(rec.insecure_key)

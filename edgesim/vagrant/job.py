@@ -124,6 +124,8 @@ def run(console: Console, keep: bool = False) -> Report:
             report.image, build_seconds = image.ensure(console, image.recipe(), LOG)
             report.image_built = build_seconds > 0
             report.image_bytes = engine.image_size(report.image)
+            for tag in engine.remove_other_images(image.IMAGE, keep=report.image):
+                console.print(f"removed the image of an older recipe, {tag}")
         with report.step(console, "copy"):
             scratch_copy(scratch)
             console.print(f"working tree copied to {tree}")

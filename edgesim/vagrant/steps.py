@@ -14,6 +14,7 @@ from rich.console import Console
 from edgesim.errors import EdgesimError, Problem
 
 _TAIL_LINES = 30
+_QUIET_PROGRESS_S = 20.0
 
 
 def run_logged(
@@ -29,7 +30,7 @@ def run_logged(
     timeout: float = 3600,
 ) -> str:
     """Run argv, appending its output to log and (echo) to the console line by line; return the output."""
-    started = time.monotonic()
+    started = shown = time.monotonic()
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     lines: list[str] = []
     full_env = {**os.environ, **(env or {})}
@@ -59,15 +60,26 @@ def run_logged(
             out.flush()
             tail.append(line)
             lines.append(line)
+            if not echo and time.monotonic() - shown >= _QUIET_PROGRESS_S:
+                # Quiet steps still show they are alive, with their latest line.
+                shown = time.monotonic()
+                console.print(
+                    f"  {shown - started:5.0f}s {what}: {line[:100]}", highlight=False, markup=False
+                )
             if echo:
-                console.print(f"  {time.monotonic() - started:5.0f}s {line}", highlight=False, markup=False)
+                console.print(
+                    f"  {time.monotonic() - started:5.0f}s {line}",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,
+                )
             if time.monotonic() - started > timeout:
                 proc.kill()
         returncode = proc.wait()
     if returncode != 0:
         if not echo:
             for line in tail:
-                console.print(f"  {line}", highlight=False, markup=False)
+                console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         raise EdgesimError(Problem(what, f"{argv[0]} failed (exit status {returncode})", f"full log: {log}"))
     return "\n".join(lines)
 
@@ -75,13 +87,16 @@ def run_logged(
 def capture(
     argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a short query command and return its result (no exception on a non-zero exit)."""
-    return subprocess.run(
-        list(argv),
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=300,
-    )
+    """Run a short query command and return its result (a missing command is exit status 127)."""
+    try:
+        return subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            timeout=300,
+        )
+    except FileNotFoundError as exc:
+        return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
