@@ -69,6 +69,6 @@ def nothing_left_behind():
     if os.geteuid() != 0:
         return
     left = [item for lab in TEST_LABS for item in leftovers(lab)]
-    # The Vagrant job's guest: containers, networks and volumes in edgesim's Docker engine, if it runs.
-    left += vagrant_engine.leftovers()
+    # The Vagrant job's guest: its containers, and any network or volume in edgesim's Docker engine.
+    left += vagrant_engine.leftovers(job_only=True)
     assert not left, f"the test session left lab objects behind: {left}"

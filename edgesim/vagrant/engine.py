@@ -34,6 +34,8 @@ ADDRESS_POOL = "198.19.240.0/20"
 # The networks every engine has and nobody made; anything else left after the job is a leak.
 BUILTIN_NETWORKS = frozenset({"bridge", "host", "none"})
 START_TIMEOUT = 60.0
+# The label the Vagrantfile gives the CI job's containers (EDGESIM_VAGRANT_JOB set).
+JOB_LABEL = "edgesim.vagrant.job"
 
 
 def daemon_config() -> dict[str, object]:
@@ -90,6 +92,19 @@ def _ensure_bridge() -> None:
         ipr.link("set", index=index, state="up")
 
 
+def _alive(pid: int) -> bool:
+    """Whether pid runs: reaped first when it is our child (started here), and a zombie counts as gone."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # started by another process (`edgesim vagrant prepare`): not ours to reap
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _remove_bridge() -> None:
     with IPRoute() as ipr:
         for index in ipr.link_lookup(ifname=BRIDGE):
@@ -134,29 +149,28 @@ def start() -> bool:
 
 def stop() -> None:
     """Stop the engine and remove its bridge; its data (the image cache) stays."""
-    pid = _pid()
-    if pid is not None:
-        try:
+    try:
+        pid = _pid()
+        if pid is not None and _alive(pid):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pid = None
-    if pid is not None:
-        wait_until(
-            lambda: not Path(f"/proc/{pid}").exists(),
-            timeout=60,
-            interval=0.3,
-            failure=lambda _: Problem("dockerd", f"pid {pid} did not exit within 60 s of SIGTERM"),
-        )
-    _remove_bridge()
+            wait_until(
+                lambda: not _alive(pid),
+                timeout=60,
+                interval=0.3,
+                failure=lambda _: Problem("dockerd", f"pid {pid} did not exit within 60 s of SIGTERM"),
+            )
+    finally:
+        _remove_bridge()
 
 
-def leftovers() -> list[str]:
-    """Containers, non-builtin networks and volumes in the engine, one line each; empty when clean."""
+def leftovers(job_only: bool = False) -> list[str]:
+    """Containers (job_only: the CI job's), non-builtin networks and volumes in the engine; [] if clean."""
     found: list[str] = []
     if running():
-        found += [
-            f"container {c}" for c in _lines(docker("ps", "-a", "--format", "{{.Names}} ({{.Status}})"))
-        ]
+        ps = ["ps", "-a", "--format", "{{.Names}} ({{.Status}})"]
+        if job_only:
+            ps += ["--filter", f"label={JOB_LABEL}"]
+        found += [f"container {c}" for c in _lines(docker(*ps))]
         nets = _lines(docker("network", "ls", "--format", "{{.Name}}"))
         found += [f"docker network {n}" for n in nets if n not in BUILTIN_NETWORKS]
         found += [f"docker volume {v}" for v in _lines(docker("volume", "ls", "-q"))]
@@ -167,7 +181,7 @@ def engine_leftovers() -> list[str]:
     """The engine itself when it should be gone: its process or its bridge."""
     found = []
     pid = _pid()
-    if pid is not None and Path(f"/proc/{pid}").exists():
+    if pid is not None and _alive(pid):
         found.append(f"dockerd process {pid} ({SOCKET})")
     with IPRoute() as ipr:
         if ipr.link_lookup(ifname=BRIDGE):
