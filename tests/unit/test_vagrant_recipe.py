@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -70,3 +72,17 @@ def test_the_scratch_copy_leaves_out_venv_git_and_vagrant_state(tmp_path: Path) 
     copy = job.scratch_copy(tmp_path / "dest", source)
     found = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
     assert found == ["Vagrantfile", "edgesim/a.py"]
+
+
+def test_the_vagrant_playbook_passes_ansible_syntax_check() -> None:
+    ansible = Path(sys.executable).parent / "ansible-playbook"
+    result = subprocess.run(
+        [str(ansible), "--syntax-check", "-i", "localhost,", str(job.PLAYBOOK)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    defaults = yaml.safe_load((REPO_ROOT / "roles/vagrant/defaults/main.yml").read_text())
+    assert {"vagrant", "docker.io", "debootstrap", "rsync"} <= set(defaults["vagrant_packages"])
+    assert set(job.TOOLS.values()) <= set(defaults["vagrant_packages"])
