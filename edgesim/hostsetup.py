@@ -158,13 +158,13 @@ def link_bcc() -> Path | None:
     return link_system_module("bcc")
 
 
-def _playbook_command() -> list[str]:
-    """ansible-playbook from the same venv as this interpreter, applying the host role to this machine."""
+def _playbook_command(playbook: Path) -> list[str]:
+    """ansible-playbook from the same venv as this interpreter, applying a playbook to this machine."""
     # Not resolved: sys.executable is the venv's own link, and its directory holds the venv's scripts.
     ansible = Path(sys.executable).parent / "ansible-playbook"
     if not ansible.exists():
         raise EdgesimError(Problem(str(ansible), "not found", "install edgesim with pip into this venv"))
-    return [str(ansible), "-c", "local", "-i", "localhost,", str(PLAYBOOK)]
+    return [str(ansible), "-c", "local", "-i", "localhost,", str(playbook)]
 
 
 def _show_task(console: Console, name: str | None, status: str | None) -> None:
@@ -174,18 +174,24 @@ def _show_task(console: Console, name: str | None, status: str | None) -> None:
         console.print(f"  [{_STATUS_STYLE.get(shown, 'green')}]{shown:>8}[/] {name}", highlight=False)
 
 
-def _run_playbook(console: Console) -> None:
-    """Run the host playbook, showing task names as they run and keeping the full output in LOG_FILE."""
-    command = _playbook_command()
+def _log_file(playbook: Path) -> Path:
+    """Where a playbook's last full output goes: LOG_FILE for the host role, a file of its own otherwise."""
+    return LOG_FILE if playbook == PLAYBOOK else LOG_FILE.with_name(f"edgesim-{playbook.stem}.log")
+
+
+def run_playbook(console: Console, playbook: Path = PLAYBOOK) -> None:
+    """Run a playbook on this machine, showing task names as they run and keeping the full output in a log."""
+    command = _playbook_command(playbook)
+    log_file = _log_file(playbook)
     # No colour codes in the log, and unbuffered output so task names appear as the tasks start.
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1"}
     tail: deque[str] = deque(maxlen=_LOG_TAIL_LINES)
     task: str | None = None
     status: str | None = None
     try:
-        LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         with (
-            LOG_FILE.open("w") as log,
+            log_file.open("w") as log,
             console.status("Preparing the host with Ansible") as spinner,
             subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env
@@ -210,11 +216,11 @@ def _run_playbook(console: Console) -> None:
     except OSError as exc:
         raise EdgesimError(Problem("setup", f"cannot run {command[0]}: {exc}")) from exc
     if returncode != 0:
-        console.print(f"[red]ansible-playbook failed; the last lines of {LOG_FILE}:[/]")
+        console.print(f"[red]ansible-playbook failed; the last lines of {log_file}:[/]")
         for line in tail:
             console.print(f"  {line}", highlight=False, markup=False)
         raise EdgesimError(
-            Problem("setup", f"the host playbook failed (exit status {returncode})", f"full log: {LOG_FILE}")
+            Problem(str(playbook), f"the playbook failed (exit status {returncode})", f"full log: {log_file}")
         )
 
 
@@ -228,7 +234,7 @@ def run_setup(console: Console, force: bool = False) -> None:
         raise EdgesimError(Problem("setup", "installing host prerequisites needs root", "run it with sudo"))
     for line in todo:
         console.print(f"  [yellow]missing:[/] {line}", highlight=False)
-    _run_playbook(console)
+    run_playbook(console)
     for module in SYSTEM_MODULES:
         link = link_system_module(module)
         if link is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import subprocess
 import sys
@@ -32,8 +33,8 @@ T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Edge agents compile their BPF programs at start (≈2 s each, several at once on two cores; longer
-# on a busy machine).
-READY_TIMEOUT_S = 60.0
+# on a busy machine). EDGESIM_READY_TIMEOUT_S raises it for slow hosts (a guest on a loaded machine).
+READY_TIMEOUT_S = float(os.environ.get("EDGESIM_READY_TIMEOUT_S", "60"))
 BPF_PIN_ROOT = Path("/sys/fs/bpf/edgesim")
 
 

@@ -10,6 +10,7 @@ import pytest
 from edgesim import namespaces
 from edgesim.paths import lock_file
 from edgesim.state import LabState
+from edgesim.vagrant import engine as vagrant_engine
 
 # Lab names used by the test suites; nothing of them may survive a test session. EDGESIM_TEST_PREFIX lets
 # two checkouts run their suites on one machine at once without sharing a lab.
@@ -74,4 +75,6 @@ def nothing_left_behind():
     if os.geteuid() != 0:
         return
     left = [item for lab in TEST_LABS for item in leftovers(lab)]
+    # The Vagrant job's guest: its containers, and any network or volume in edgesim's Docker engine.
+    left += vagrant_engine.leftovers(job_only=True)
     assert not left, f"the test session left lab objects behind: {left}"

@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.services",
             "edgesim.tenants",
             "edgesim.traffic",
+            "edgesim.vagrant",
         ],
     ),
     (
@@ -98,6 +99,10 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.backends.*",
             "edgesim.supervisor",
             "edgesim.hostsetup",  # host prerequisites: packages, Ansible, a bcc probe
+            # Vagrant's docker provider: commands with logs, a private Docker engine, the guest image.
+            "edgesim.vagrant.steps",
+            "edgesim.vagrant.engine",
+            "edgesim.vagrant.image",
         ],
     ),
     (
@@ -160,6 +165,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.metrics.capture",  # tshark in a node
             "edgesim.metrics.live",  # the lab's live state for the picture
             "edgesim.metrics.watch",  # the live dashboard
+            "edgesim.vagrant.job",  # the Vagrant CI job
         ],
     ),
     (
