@@ -178,12 +178,23 @@ def difference(result: CaseResult, figure: PostFigure) -> str:
     if result.name == "post-syn-sent" and linear:
         return (
             f"since 6.5 the first {linear} SYN retries are 1 s apart (tcp_syn_linear_timeouts={linear}), "
-            "then the interval doubles; on 5.2 it doubled from the first"
+            f"then the interval doubles; tcp_syn_retries is a time budget (what {figure.packets} doubling "
+            f"retries take), so {p.count} retries fit in it where 5.2 sent {figure.packets}"
         )
     if result.name == "post-syn-sent-user-timeout":
         return (
             f"the post saw {figure.packets} SYN retries, 4 of them bunched at the 5 s mark (it calls that a "
             f"bug); here the retries follow the schedule{' (1 s apart, linear timeouts)' if linear else ''} "
-            "until the user timeout, which ends the connect at 5 s"
+            "until the user timeout ends the connect"
+        )
+    if result.name == "post-busy" and same_death:
+        return (
+            f"the same death; the count differs only by the first, early retransmission (a tail loss probe), "
+            f"which the post leaves out of its {figure.packets} and the lab counts"
+        )
+    if result.name == "post-keepalive-uto-30":
+        return (
+            f"the post's socket outlived TCP_KEEPCNT by three probes ({figure.died_s:.0f} s); here the user "
+            "timeout ends it at the first keepalive timer past it, counted from the last packet heard"
         )
     return f"this kernel's schedule: {p.basis}"
