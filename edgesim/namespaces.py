@@ -63,7 +63,9 @@ def lab_mount_ns() -> str | None:
     parent = f"/proc/{os.getppid()}/ns/mnt"
     if os.stat(parent).st_ino == os.stat("/proc/self/ns/mnt").st_ino:
         return None
-    return parent
+    # Held open for the service's lifetime: the supervisor may die and a new one adopt the service (the
+    # parent is then init), and the namespace must stay reachable. A path, so a child can open it too.
+    return f"/proc/{os.getpid()}/fd/{os.open(parent, os.O_RDONLY)}"
 
 
 def _ip_netns_in(mount_ns: str, action: str, name: str) -> None:

@@ -22,10 +22,8 @@ from edgesim.taskutil import console, need_root, out, user_errors
 from edgesim.tenants import admin
 from edgesim.tenants.store import Snapshot
 
-# How long a change task waits for every edge's agent to apply it before saying which have not. It returns
-# as soon as all have (under a second on a quiet machine); 5 s was too short on a loaded 2-core CI machine,
-# where all four agents were once seen still one revision behind.
-APPLY_WAIT_S = 15.0
+# How long a change task waits for every edge's agent to apply it before saying which have not.
+APPLY_WAIT_S = 5.0
 LAB_HELP = "lab (default: the only lab up)"
 
 
