@@ -20,8 +20,10 @@ from typing import Any
 
 from edgesim.bpf import loader, sklookup
 from edgesim.dispatch import maps, sockets, store
+from edgesim.dispatch import metrics as dispatch_metrics
 from edgesim.dispatch.bindings import BindingTable, Registration
 from edgesim.errors import EdgesimError
+from edgesim.metrics import exporter
 
 PROGRAM = Path("sk_dispatch.c")
 ENTRY = "dispatch"
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", required=True, type=Path, help="the lab's bindings table (JSON)")
     parser.add_argument("--services", required=True, type=Path, help="the supervisor's services file")
     parser.add_argument("--socket", required=True, type=Path, help="control socket path")
+    parser.add_argument("--metrics", help="address:port to serve Prometheus /metrics on")
     args = parser.parse_args(argv)
     try:
         dispatcher = Dispatcher(args.edge, args.table, args.services)
@@ -183,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    if args.metrics:
+        exporter.serve(args.metrics, [dispatch_metrics.source(dispatcher.stats)])
     print(f"dispatch agent: sk_lookup on {args.edge}, {len(dispatcher.table.bindings)} bindings", flush=True)
     while not stop.wait(FOLLOW_S):
         dispatcher.follow()

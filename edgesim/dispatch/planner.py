@@ -13,6 +13,7 @@ from edgesim.plan.records import DispatchPlan, ServicePlan
 from edgesim.plan.roles import HTTP_MODULE, listening_service
 
 AGENT_MODULE = "edgesim.dispatch.agent"
+DISPATCH_METRICS_PORT = 9437
 SPECTRUM_MODULE = "edgesim.dispatch.spectrum"
 ORIGIN_MODULE = "edgesim.services.origin"
 SPECTRUM_LABEL = "spectrum"
@@ -81,8 +82,13 @@ def _edge(b: PlanBuilder, edge: NodeDraft, dispatch: Dispatch, origin: str | Non
         "--socket",
         sock,
     ]
+    metrics = edge.metrics_listen(DISPATCH_METRICS_PORT)  # with a management network, for Prometheus
+    if metrics is not None:
+        args += ["--metrics", metrics]
     edge.services.append(
-        ServicePlan(name="dispatch", module=AGENT_MODULE, args=args, listens=[f"unix:{sock}"])
+        ServicePlan(
+            name="dispatch", module=AGENT_MODULE, args=args, listens=[f"unix:{sock}"], metrics=metrics
+        )
     )
     if dispatch.spectrum is not None and origin is not None:
         edge.services.append(

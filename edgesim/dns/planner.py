@@ -8,6 +8,7 @@ from edgesim.plan.naming import DNS_LIMIT_FILE, dns_socket
 from edgesim.plan.records import DnsPlan, ServicePlan
 
 DNS_MODULE = "edgesim.dns.server"
+DNS_METRICS_PORT = 9436  # beside the XDP agent's 9435 and the tenant agent's 9180
 
 
 def plan_nodes(b: PlanBuilder) -> None:
@@ -28,7 +29,7 @@ def plan_nodes(b: PlanBuilder) -> None:
     )
     b.sections["dns"] = plan
     for edge in edges:
-        edge.services.append(_service(edge.name, plan))
+        edge.services.append(_service(edge.name, plan, edge.metrics_listen(DNS_METRICS_PORT)))
 
 
 def _records(b: PlanBuilder, dns: Dns) -> dict[str, str]:
@@ -44,7 +45,7 @@ def _records(b: PlanBuilder, dns: Dns) -> dict[str, str]:
     return records
 
 
-def _service(edge: str, plan: DnsPlan) -> ServicePlan:
+def _service(edge: str, plan: DnsPlan, metrics: str | None) -> ServicePlan:
     """The edge's DNS service; `up` waits for its control socket, made once the filter is attached."""
     sock = plan.sockets[edge]
     args = ["--name", edge, "--zone", plan.zone, "--socket", sock, "--limit-file", plan.limit_file]
@@ -53,4 +54,6 @@ def _service(edge: str, plan: DnsPlan) -> ServicePlan:
     args += ["--rate", str(plan.rate), "--burst", str(plan.burst)]
     if not plan.enabled:
         args.append("--count-only")
-    return ServicePlan(name="dns", module=DNS_MODULE, args=args, listens=[f"unix:{sock}"])
+    if metrics is not None:  # with a management network, for the lab's Prometheus
+        args += ["--metrics", metrics]
+    return ServicePlan(name="dns", module=DNS_MODULE, args=args, listens=[f"unix:{sock}"], metrics=metrics)

@@ -24,9 +24,11 @@ from pydantic import ValidationError
 
 from edgesim.bpf import loader
 from edgesim.dns import filtermaps
+from edgesim.dns import metrics as dns_metrics
 from edgesim.dns.section import DnsLimit
 from edgesim.dns.zone import Zone
 from edgesim.errors import EdgesimError
+from edgesim.metrics import exporter
 
 PROGRAM = Path("sock_filter.c")
 ENTRY = "dns_filter"
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count-only", action="store_true", help="count sources, drop nothing")
     parser.add_argument("--limit-file", type=Path, required=True, help="the limit set at run time (JSON)")
     parser.add_argument("--socket", type=Path, required=True, help="control socket path")
+    parser.add_argument("--metrics", help="address:port to serve Prometheus /metrics on")
     args = parser.parse_args(argv)
     try:
         default = DnsLimit(rate=args.rate, burst=args.burst, enabled=not args.count_only)
@@ -199,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threading.Thread(target=control.serve_forever, daemon=True).start()
+    if args.metrics:
+        exporter.serve(args.metrics, [dns_metrics.source(server.stats)])
     limit = server.limit
     print(
         f"dns {args.name}: {args.zone} on udp/{PORT} for {', '.join(args.serve)}; socket filter "

@@ -7,8 +7,6 @@ the L4 load balancer behind it (they share maps). Pure.
 from __future__ import annotations
 
 from edgesim.mitigation.rules import build_rule_set
-from edgesim.model import MGMT_NODE
-from edgesim.plan.addressing import host_address
 from edgesim.plan.builder import NodeDraft, PlanBuilder
 from edgesim.plan.naming import (
     BACKPLANE_IFNAME,
@@ -47,8 +45,7 @@ def _xdp_agent(lab: str, edge: NodeDraft, backplane: BackplanePlan | None) -> Se
     if backplane is not None:
         args += ["--edge", edge.name, "--backplane", BACKPLANE_IFNAME, "--lb", LB_STATE_FILE]
     # With a management network, the agent serves its maps' counters there for the lab's Prometheus.
-    mgmt = next((i for i in edge.interfaces if i.peer_node == MGMT_NODE), None)
-    metrics = f"{host_address(mgmt.address)}:{XDP_METRICS_PORT}" if mgmt is not None else None
+    metrics = edge.metrics_listen(XDP_METRICS_PORT)
     if metrics is not None:
         args += ["--metrics", metrics]
     return ServicePlan(

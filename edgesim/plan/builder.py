@@ -11,7 +11,8 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from edgesim.errors import EdgesimError, Problem
-from edgesim.model import Topology
+from edgesim.model import MGMT_NODE, Topology
+from edgesim.plan.addressing import host_address
 from edgesim.plan.naming import ifname_for, netns_name
 from edgesim.plan.records import (
     BgpPlan,
@@ -56,6 +57,11 @@ class NodeDraft:
     def interface_to(self, peer: str) -> InterfacePlan:
         """This node's interface facing `peer`."""
         return next(i for i in self.interfaces if i.peer_node == peer)
+
+    def metrics_listen(self, port: int) -> str | None:
+        """Where a service of this node serves /metrics: its management address, or None without one."""
+        mgmt = next((i for i in self.interfaces if i.peer_node == MGMT_NODE), None)
+        return f"{host_address(mgmt.address)}:{port}" if mgmt is not None else None
 
     def freeze(self, lab: str) -> NodePlan:
         """The immutable NodePlan."""

@@ -56,9 +56,15 @@ def test_prometheus_scrapes_every_exporter_of_every_edge(lab: LabPlan) -> None:
     for target in targets:
         assert target["health"] == "up", target
         by_job.setdefault(target["labels"]["job"], set()).add(target["labels"]["node"])
-    assert by_job == {"xdp": edges(lab), "tenants": edges(lab)}
+    assert by_job == {job: edges(lab) for job in ("xdp", "tenants", "dns", "dispatch")}
     # Families of every feature reach Prometheus, labelled by node.
-    for family in ("edgesim_xdp_lb_packets_total", "edgesim_gre_packets_total", "edgesim_bgp_session_up"):
+    for family in (
+        "edgesim_xdp_lb_packets_total",
+        "edgesim_gre_packets_total",
+        "edgesim_bgp_session_up",
+        "edgesim_dns_filter_datagrams_total",
+        "edgesim_dispatch_label_lookups_total",
+    ):
         assert set(client.values(E2E_LAB, f"count by (node) ({family})", "node")) == edges(lab), family
     sessions = client.values(E2E_LAB, "min by (node) (edgesim_bgp_session_up)", "node")
     assert sessions == dict.fromkeys(edges(lab), 1.0)

@@ -31,7 +31,14 @@ def check_golden(name: str, actual: str) -> None:
 
 
 def test_every_feature_with_counters_has_a_metrics_part() -> None:
-    assert [feature for feature, _ in parts("metrics")] == ["lb", "mitigation", "routing", "tenants"]
+    assert [feature for feature, _ in parts("metrics")] == [
+        "lb",
+        "mitigation",
+        "routing",
+        "tenants",
+        "dns",
+        "dispatch",
+    ]
 
 
 def test_family_names_types_and_labels_match_the_golden_list() -> None:
@@ -43,7 +50,8 @@ def test_names_are_unique_and_labels_bounded() -> None:
     families = all_families()
     assert len({f.name for f in families}) == len(families)
     # No label that grows with traffic (ebpf_exporter's rule): the allowed label names, all of them.
-    allowed = {"verdict", "rule", "kind", "tenant", "counter", "peer", "cpu"}
+    # (`label` is a dispatch binding's label, planned; `outcome` and `result` are fixed sets in the code.)
+    allowed = {"verdict", "rule", "kind", "tenant", "counter", "peer", "cpu", "label", "outcome", "result"}
     assert {label for f in families for label in f.labels} <= allowed
 
 
@@ -92,7 +100,7 @@ def test_prometheus_config_of_the_default_lab() -> None:
     assert plan.metrics is not None
     edges = {n.name for n in plan.nodes_with_role("edge")}
     assert {(t.job, t.node) for t in plan.metrics.targets} == {
-        (job, edge) for job in ("xdp", "tenants") for edge in edges
+        (job, edge) for job in ("xdp", "tenants", "dns", "dispatch") for edge in edges
     }
     check_golden("prometheus.yml", promconfig.render(plan.metrics))
 
