@@ -4,8 +4,6 @@ the counters. `counters(lab)` is the plain per-edge, per-label view that metrics
 
 from __future__ import annotations
 
-import json
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edgesim import runtime
+from edgesim import agentsocket, runtime
 from edgesim.dispatch import store
 from edgesim.dispatch.bindings import Binding, BindingTable, Registration
 from edgesim.errors import EdgesimError, Problem
@@ -32,17 +30,7 @@ def dispatch_plan(lab: str) -> DispatchPlan:
 
 def request(path: Path, op: str, timeout: float = 5.0) -> dict[str, Any]:
     """Send one request to an edge's dispatch agent and return its answer (EdgesimError when it cannot)."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(path))
-            sock.sendall(json.dumps({"op": op}).encode() + b"\n")
-            answer = json.loads(sock.makefile().readline())
-    except (OSError, ValueError) as err:
-        raise EdgesimError(f"dispatch agent at {path} did not answer: {err}", hint="is the lab up?") from None
-    if not answer.get("ok"):
-        raise EdgesimError(f"dispatch agent at {path}: {answer.get('error')}")
-    return answer
+    return agentsocket.request(path, "dispatch agent", "is the lab up?", op, timeout)
 
 
 def _each_edge(lab: str, op: str) -> dict[str, dict[str, Any]]:

@@ -5,15 +5,13 @@
 
 from __future__ import annotations
 
-import json
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from edgesim import runtime
+from edgesim import agentsocket, runtime
 from edgesim.dns.section import DnsLimit
 from edgesim.errors import EdgesimError, Problem
 from edgesim.files import atomic_write_json
@@ -30,17 +28,7 @@ def dns_plan(lab: str) -> DnsPlan:
 
 def request(path: Path, op: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
     """Send one request to an edge's DNS service and return its answer (EdgesimError when it cannot)."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(path))
-            sock.sendall(json.dumps({"op": op, **fields}).encode() + b"\n")
-            answer = json.loads(sock.makefile().readline())
-    except (OSError, ValueError) as err:
-        raise EdgesimError(f"DNS service at {path} did not answer: {err}", hint="is the lab up?") from None
-    if not answer.get("ok"):
-        raise EdgesimError(f"DNS service at {path}: {answer.get('error')}")
-    return answer
+    return agentsocket.request(path, "DNS service", "is the lab up?", op, timeout, **fields)
 
 
 def _each_edge(lab: str, op: str, **fields: Any) -> dict[str, dict[str, Any]]:

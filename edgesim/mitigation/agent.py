@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import socketserver
 import sys
 import threading
@@ -19,7 +18,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from edgesim import locks
+from edgesim import agentsocket, locks
 from edgesim.bpf import loader
 from edgesim.errors import EdgesimError
 from edgesim.lb import metrics as lb_metrics
@@ -242,19 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def request(path: Path, op: str, timeout: float = 5.0) -> dict[str, Any]:
     """Send one request to an agent and return its answer (raises EdgesimError when it cannot)."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(path))
-            sock.sendall(json.dumps({"op": op}).encode() + b"\n")
-            answer = json.loads(sock.makefile().readline())
-    except (OSError, ValueError) as err:
-        raise EdgesimError(
-            f"XDP agent at {path} did not answer: {err}", hint="is the lab up? `invoke status`"
-        ) from None
-    if not answer.get("ok"):
-        raise EdgesimError(f"XDP agent at {path}: {answer.get('error')}")
-    return answer
+    return agentsocket.request(path, "XDP agent", "is the lab up? `invoke status`", op, timeout)
 
 
 if __name__ == "__main__":

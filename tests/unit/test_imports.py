@@ -88,6 +88,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         [
             "edgesim.namespaces",
             "edgesim.netlink",
+            "edgesim.agentsocket",  # the agents' control-socket request
             "edgesim.nft",
             "edgesim.offload",
             "edgesim.probes",
