@@ -83,6 +83,8 @@ class Balancer:
             "enabled": state.enabled,
             "unhealthy": sorted(self.unhealthy),
             "applied_at": time.time(),
+            # The check round whose result this table reflects: tests count rounds, not seconds.
+            "health_round": self.health.rounds if self.health is not None else 0,
             "apply_s": round(time.monotonic() - started, 4),
         }
         return dict(self.applied)
