@@ -10,6 +10,7 @@ from rich.console import Console
 from edgesim import lab as lab_api
 from edgesim import namespaces
 from edgesim.errors import EdgesimError
+from edgesim.lb import control as lb_control
 from edgesim.routing import control as routing
 from edgesim.routing import kernel
 from edgesim.traffic.http_probe import probe_from_node
@@ -47,7 +48,9 @@ def test_static_lab_has_fixed_multipath_routes_and_no_bird(tmp_path: Path) -> No
         }
         assert "bird" not in commands
         report = probe_from_node(STATIC_LAB, "client1", "198.51.100.10:80", 64)
-        assert [f.error for f in report.fetches if f.error] == []
+        errors = [f.error for f in report.fetches if f.error]
+        # On failure, each edge's LB view and counters say where the refused connections went.
+        assert errors == [], (errors, lb_control.status(STATIC_LAB)["edges"] if errors else None)
         assert set(report.per_edge()) == {"edge1", "edge2"}
         with pytest.raises(EdgesimError, match="uses `routing: static`"):
             routing.edge_down(STATIC_LAB, "edge1")
