@@ -21,8 +21,10 @@
 #include "lb_maps.h"
 
 /*
- * Whether this namespace holds a connected socket for the packet's flow (a listener does not count): the
- * edge holding the socket is where an established connection must go, whatever the table says now.
+ * Whether this namespace holds the flow's connection: an established socket, or a request socket (the
+ * handshake's SYN was answered here and its ACK is on the way). A listener does not count, nor a
+ * connection in TIME_WAIT. Without the request socket, the ACK of a SYN the owner answered itself would
+ * find "no socket here" and go down the daisy chain to the bucket's previous owner, which resets it.
  */
 static __always_inline int has_socket(struct xdp_md *ctx, struct iphdr *ip, struct tcphdr *th)
 {
@@ -32,14 +34,15 @@ static __always_inline int has_socket(struct xdp_md *ctx, struct iphdr *ip, stru
 	tuple.ipv4.daddr = ip->daddr;
 	tuple.ipv4.sport = th->source;
 	tuple.ipv4.dport = th->dest;
-	struct bpf_sock *sk = bpf_sk_lookup_tcp(ctx, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	/* skc: request and TIME_WAIT sockets are returned as themselves, not as their listener or nothing. */
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
 
 	if (!sk)
 		return 0;
-	int connected = sk->state != BPF_TCP_LISTEN;
+	int here = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
 
 	bpf_sk_release(sk);
-	return connected;
+	return here;
 }
 
 /* Where a balanced flow's packet goes: an edge index, or self. */

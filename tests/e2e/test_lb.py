@@ -13,6 +13,7 @@ import pytest
 
 from edgesim import lab as lab_api
 from edgesim.lb import control, health
+from edgesim.mitigation import control as mitigation
 from edgesim.plan import LabPlan
 from edgesim.routing import control as routing
 from edgesim.state import LabState
@@ -140,6 +141,25 @@ def test_drain_lets_connections_finish_and_sends_new_ones_elsewhere(lab: LabPlan
     for edge in ("edge1", "edge3", "edge4"):
         assert abs(got[edge] - 400) <= 60, (edge, got[edge])
     assert left == 0
+
+
+def test_a_port_without_syn_cookies_opens_new_connections_on_their_owner_after_a_drain(lab: LabPlan) -> None:
+    # With XDP's SYN cookies, the handshake's ACK proves a new connection wherever it lands. Without them
+    # (any balanced port no syn_cookie rule covers) the owner answers the SYN itself, and its ACK must stay
+    # there (a request socket counts as the connection's) instead of going down the daisy chain to the
+    # bucket's previous owner, the drained edge, which would reset it.
+    cookies = mitigation.rules(E2E_LAB).find("vip-syn-cookies")
+    assert cookies is not None
+    mitigation.delete(E2E_LAB, "vip-syn-cookies")
+    try:
+        control.drain(E2E_LAB, "edge2")
+        report = probe_from_node(E2E_LAB, "client1", TARGET, 800, concurrency=100)
+    finally:
+        if "edge2" in control.status(E2E_LAB)["state"].drained:
+            control.undrain(E2E_LAB, "edge2")
+        mitigation.add(E2E_LAB, cookies.rule)
+    assert [f.error for f in report.fetches if f.error] == []
+    assert report.per_edge()["edge2"] == 0, "a new connection landed on the drained edge"
 
 
 def test_an_edge_that_stops_answering_leaves_the_table(lab: LabPlan) -> None:
