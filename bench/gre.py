@@ -19,10 +19,8 @@ The lab is removed at the end (--keep leaves it up). On a shared machine the num
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import time
+from dataclasses import astuple
 
 from pyroute2 import IPRoute
 
@@ -32,7 +30,7 @@ from edgesim.bpf import loader
 from edgesim.plan import LabPlan
 from edgesim.plan.naming import TENANT_IFNAME, tenant_netns
 from edgesim.tenants import admin
-from edgesim.traffic.targets import check_target
+from edgesim.traffic import iperf
 
 SERVER = "203.0.113.100"
 PORT = 5201
@@ -55,50 +53,12 @@ table ip bench {{
 """
 
 
-def iperf(plan: LabPlan, seconds: int, reverse: bool) -> dict:
-    """One iperf3 TCP run from client1 to the server; its JSON report."""
-    check_target(plan, SERVER, "SERVER")  # the tenant's server in this lab, never an address outside it
-    server = namespaces.popen_in(
-        plan.nodes["acme_www"].netns,
-        ["iperf3", "-s", "-1", "-B", SERVER, "-p", str(PORT)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.5)
-        argv = [
-            "iperf3",
-            "-c",
-            SERVER,
-            "-p",
-            str(PORT),
-            "-t",
-            str(seconds),
-            "-J",
-            *(["-R"] if reverse else []),
-        ]
-        result = namespaces.run_in(
-            plan.nodes["client1"].netns, argv, capture_output=True, text=True, timeout=60
-        )
-        report = json.loads(result.stdout)
-        if "error" in report:
-            raise RuntimeError(f"iperf3: {report['error']}")
-        return report
-    finally:
-        server.wait(timeout=10)
-
-
-def gbits(report: dict) -> tuple[float, int]:
-    """Received throughput in Gbit/s and the sender's retransmissions."""
-    end = report["end"]
-    return end["sum_received"]["bits_per_second"] / 1e9, end["sum_sent"].get("retransmits", 0)
-
-
 def measure(plan: LabPlan, seconds: int) -> dict[str, tuple[float, int]]:
-    """Both directions."""
+    """Both directions: (Gbit/s received, sender's retransmissions)."""
+    runs = {"client -> server": False, "server -> client": True}
     return {
-        "client -> server": gbits(iperf(plan, seconds, reverse=False)),
-        "server -> client": gbits(iperf(plan, seconds, reverse=True)),
+        direction: astuple(iperf.run(plan, "client1", "acme_www", SERVER, seconds, reverse, port=PORT))
+        for direction, reverse in runs.items()
     }
 
 

@@ -98,6 +98,18 @@ def undrain(lab: str, edge: str) -> dict[str, Any]:
 
 
 @changes_lab
+def balance_port(lab: str, vip: str, port: int) -> dict[str, Any]:
+    """Balance one more TCP port of a VIP (e.g. a benchmark's own server); the lab's services stay."""
+    state = _state(lab)
+    if vip not in {v for v, _ in state.vips}:
+        known = ", ".join(sorted({v for v, _ in state.vips})) or "none"
+        raise EdgesimError(Problem("VIP", f"{vip} is not a VIP the load balancer serves", f"VIPs: {known}"))
+    if (vip, port) in state.vips:
+        return {"seconds": 0.0, "generation": state.generation, "edges": {}}
+    return _change(lab, state.model_copy(update={"vips": [*state.vips, (vip, port)]}))
+
+
+@changes_lab
 def set_enabled(lab: str, enabled: bool) -> dict[str, Any]:
     """Switch the LB on or off on every edge (off: every packet is handled where the router sent it)."""
     return _change(lab, _state(lab).model_copy(update={"enabled": enabled}))
