@@ -132,7 +132,8 @@ def test_drain_lets_connections_finish_and_sends_new_ones_elsewhere(lab: LabPlan
         client.kill()
         if "edge2" in control.status(E2E_LAB)["state"].drained:
             control.undrain(E2E_LAB, "edge2")
-    assert result["seconds"] < 2.0
+    # The drain returned once every agent ran the new table (its time is a figure: bench/l4lb.py).
+    assert {a["generation"] for a in result["edges"].values()} == {result["generation"]}, result
     assert broken(conns) == [], "existing connections must finish normally"
     assert sum(c.edges == ["edge2"] for c in conns) > 50
     assert [f.error for f in report.fetches if f.error] == []
