@@ -8,7 +8,7 @@ connections all reach edge1's iperf3 server, and measures, in one run, both dire
 
   bare           client1 -> router -> bare: the same hops with no BPF and no firewall on the far node
   edge no BPF    client1 -> router -> edge1 VIP:5201 with every XDP program off the router-edge link (the
-                 edge's XDP agent stopped, the router's pass program detached); nftables still in place
+                 edge's DoS program and the router's pass program detached); nftables still in place
   DoS, LB off    the XDP DoS program on the edge's uplink, the L4 LB chained behind it but switched off
   DoS + LB       the whole XDP stack, as the lab runs it (the LB delivers locally)
   LB forwards    the same with the routes moved to edge2, whose LB hands every packet to edge1 over the
@@ -16,8 +16,9 @@ connections all reach edge1's iperf3 server, and measures, in one run, both dire
   + GRE          client1 -> acme's server (203.0.113.100:5201): the edge stack, then the tenant namespace's
                  firewall, anycast GRE to the site router and back through the edge
 
-Each stage is measured with generic receive offload off on every veth of the lab (how the lab was built
-before) and on (how the backends build it now), side by side. For each run: throughput, the sender's
+Each stage is measured with the lab's veths as they were built before (no GRO, no transmit queue) and as
+the backends build them now (GRO at both ends, a pfifo_fast queue in front of each; the backplane bridge's
+own ports without GRO), side by side. For each run: throughput, the sender's
 retransmissions, and where packets were dropped (the veths' own drop counters, which count a full ring of
 the receiving end as the sender's tx drop).
 
@@ -40,7 +41,7 @@ from edgesim import lab as lab_api
 from edgesim import namespaces
 from edgesim.bpf import loader
 from edgesim.lb import control as lb_control
-from edgesim.offload import set_gro
+from edgesim.offload import add_transmit_queue, remove_transmit_queue, set_gro, tune_veth_end
 from edgesim.plan import LabPlan
 from edgesim.routing import control as routing
 from edgesim.traffic import iperf
@@ -54,7 +55,7 @@ console = Console(width=150)
 
 @dataclass(frozen=True)
 class Run:
-    """One direction of one stage with GRO off or on: what iperf3 saw and where the lab dropped packets."""
+    """One direction of one stage, veths as before or now: iperf3's figures and where the lab dropped."""
 
     result: iperf.IperfResult
     drops: Counter[str]
@@ -72,10 +73,16 @@ def lab_veths(plan: LabPlan) -> list[tuple[str, str]]:
     return ends
 
 
-def set_lab_gro(plan: LabPlan, enabled: bool) -> None:
-    """GRO on or off on every veth end of the lab."""
+def set_lab_tuning(plan: LabPlan, tuned: bool) -> None:
+    """Every veth end of the lab as the backends build it now (GRO, a transmit queue) or as before."""
     for netns, ifname in lab_veths(plan):
-        set_gro(netns, ifname, enabled)
+        if not tuned:
+            set_gro(netns, ifname, False)
+            remove_transmit_queue(netns, ifname)
+        elif plan.backplane is not None and netns == plan.backplane.netns:
+            add_transmit_queue(netns, ifname)  # the bridge's side: no GRO (see backends/netns.py)
+        else:
+            tune_veth_end(netns, ifname)
 
 
 def drop_counters(plan: LabPlan) -> Counter[str]:
@@ -94,25 +101,24 @@ def drop_counters(plan: LabPlan) -> Counter[str]:
     return counts
 
 
-Runs = dict[tuple[bool, bool], Run]  # (GRO on, reverse) -> the run
+Runs = dict[tuple[bool, bool], Run]  # (veths as now, reverse) -> the run
 
 
 def measure(plan: LabPlan, server: str, address: str, args: argparse.Namespace) -> Runs:
-    """Both directions, GRO off then on: (gro, reverse) -> Run."""
+    """Both directions, veths as before then as now: (now, reverse) -> Run."""
     runs = {}
-    for gro in (False, True):
-        set_lab_gro(plan, gro)
+    for now in (False, True):
+        set_lab_tuning(plan, now)
         for reverse in (False, True):
             before = drop_counters(plan)
             result = iperf.run(plan, "client1", server, address, args.seconds, reverse, args.streams)
             after = drop_counters(plan)
-            runs[(gro, reverse)] = Run(result, after - before)  # Counter subtraction keeps the increases
+            runs[(now, reverse)] = Run(result, after - before)  # Counter subtraction keeps the increases
     return runs
 
 
 def without_bpf(plan: LabPlan) -> None:
-    """Every XDP program off the router-edge link: the edge's agent stopped (it would attach them again)."""
-    lab_api.stop_service(plan.lab, EDGE, "xdp")
+    """Every XDP program off the router-edge link (the edge's agent attaches its programs only at start)."""
     edge = plan.nodes[EDGE]
     router = plan.nodes["router"]
     loader.detach_xdp(edge.netns, edge.interface_to("router").name)
@@ -146,9 +152,9 @@ def stages(plan: LabPlan, args: argparse.Namespace) -> dict[str, Runs]:
 def show(found: dict[str, Runs], args: argparse.Namespace) -> None:
     """The table: per stage and direction, GRO off and on, the ratios to the previous stage and to bare."""
     table = Table(title=f"iperf3 TCP, {args.streams} streams, {args.seconds} s a run (Gbit/s, retransmits)")
-    for column in ("stage", "direction", "GRO off", "GRO on", "on/off", "on: vs previous", "on: vs bare"):
+    for column in ("stage", "direction", "before", "now", "now/before", "now: vs previous", "now: vs bare"):
         table.add_column(column, justify="left" if column in ("stage", "direction") else "right")
-    table.add_column("drops (GRO off | on)")
+    table.add_column("drops (before | now)")
     names = list(found)
     for reverse in (False, True):
         for index, name in enumerate(names):

@@ -12,7 +12,7 @@ from edgesim import guard, namespaces
 from edgesim.errors import EdgesimError, Problem
 from edgesim.namespaces import NETNS_DIR
 from edgesim.netlink import add_address
-from edgesim.offload import receive_in_order
+from edgesim.offload import add_transmit_queue, tune_veth_end, tune_veth_pair
 from edgesim.plan import BackplanePlan, LabPlan, LinkPlan, NodePlan
 
 
@@ -44,7 +44,7 @@ class NetnsBackend:
                 kind="veth",
                 peer={"ifname": link.b.ifname, "net_ns_fd": str(NETNS_DIR / ns_b)},
             )
-        receive_in_order(ns_a, link.a.ifname, ns_b, link.b.ifname)
+        tune_veth_pair(ns_a, link.a.ifname, ns_b, link.b.ifname)
 
     def create_bridge(self, plan: LabPlan, bridge: BackplanePlan) -> None:
         """A bridge in a namespace of its own, and a veth from it into each node with the planned address,
@@ -60,7 +60,10 @@ class NetnsBackend:
                     # Born with its other end inside the node: nothing of the lab touches the root namespace.
                     peer = {"ifname": port.ifname, "net_ns_fd": str(NETNS_DIR / node_ns), "address": port.mac}
                     ipr.link("add", ifname=port.bridge_port, kind="veth", peer=peer)
-                    receive_in_order(bridge.netns, port.bridge_port, node_ns, port.ifname)
+                    # No GRO on the bridge's side: it would merge IP-in-IP packets that the bridge then
+                    # hands, unsegmented, to an edge's XDP program, which takes no packet above the MTU.
+                    add_transmit_queue(bridge.netns, port.bridge_port)
+                    tune_veth_end(node_ns, port.ifname)
                 index = ipr.link_lookup(ifname=port.bridge_port)[0]
                 ipr.link("set", index=index, mtu=bridge.mtu, master=master, state="up")
                 with IPRoute(netns=node_ns) as node:

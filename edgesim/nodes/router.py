@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgesim.bpf import loader
 from edgesim.nodes.base import NodeRole
+from edgesim.offload import set_tx_checksum_here
 
 
 @cache
@@ -31,14 +32,25 @@ class Router(NodeRole):
     role = "router"
 
     def configure(self) -> None:
-        """Addresses and routes, then a pass XDP program on the links whose peers send XDP_TX frames."""
+        """Addresses and routes, then a pass XDP program on the links whose peers send XDP_TX frames, and
+        full checksums in what it sends over them."""
         super().configure()
         for ifname in self.node.xdp_pass:
             if loader.xdp_info(self.node.netns, ifname) is None:
                 loader.attach_xdp(self.node.netns, ifname, pass_program_fd())
+        # What arrives from a host with full checksums is merged by GRO and cut up again on the way out
+        # (GSO), which leaves the TCP checksum to the "hardware"; an edge whose XDP forwards such a frame
+        # as raw bytes to another edge would send it with the checksum never filled in.
+        self._tx_checksum(offload=False)
 
     def teardown(self) -> None:
-        """The pass programs off, then what every role undoes."""
+        """The pass programs off and checksum offload back on, then what every role undoes."""
         for ifname in self.node.xdp_pass:
             loader.detach_xdp(self.node.netns, ifname)
+        self._tx_checksum(offload=True)
         super().teardown()
+
+    def _tx_checksum(self, offload: bool) -> None:
+        with self.backend.enter(self.node):
+            for ifname in self.node.xdp_pass:
+                set_tx_checksum_here(ifname, offload, where=f"{self.node.netns}/{ifname}")

@@ -15,7 +15,7 @@ from pyroute2 import IPRoute
 from edgesim import namespaces
 from edgesim.bpf import loader
 from edgesim.netlink import add_address
-from edgesim.offload import receive_in_order
+from edgesim.offload import tune_veth_pair
 from edgesim.plan.naming import TENANT_IFNAME, netns_name, tenant_edge_ifname, tenant_netns
 from edgesim.tenants import nft
 from edgesim.tenants.gre import GreEndpoint, Route
@@ -122,7 +122,7 @@ class Reconciler:
                     kind="veth",
                     peer={"ifname": TENANT_IFNAME, "net_ns_fd": str(namespaces.NETNS_DIR / ns)},
                 )
-                receive_in_order(self.context.netns, edge_if, ns, TENANT_IFNAME)
+                tune_veth_pair(self.context.netns, edge_if, ns, TENANT_IFNAME)
                 changes.append(f"{spec.name}: veth {edge_if}")
             index = _up(ipr, edge_if, f"{edge_addr}/31")
             wanted = {str(p): str(tenant_addr) for p in spec.prefixes}
