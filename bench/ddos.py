@@ -23,18 +23,24 @@ Run as root: `.venv/bin/python bench/ddos.py` (about ten minutes; it brings up a
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# bench/dns.py sits next to this file and dnspython's package is `dns`: run as a script, this directory comes
+# first on the import path and would shadow dnspython (which the DNS probe uses). Drop it before any import.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import argparse
 import signal
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -206,15 +212,64 @@ def injector(plan: LabPlan, edge: NodePlan) -> Iterator[str]:
 
 @dataclass
 class Round:
-    """One flood into the edge: packets the edge received, softirq seconds above idle, XDP run stats."""
+    """One flood into the edge: packets the edge received, and the softirq seconds above idle."""
 
     packets: int
     softirq_s: float
-    program: runstats.RunStats | None = None
 
 
-def flood_round(plan: LabPlan, edge: NodePlan, mac: str, pps: int, seconds: float) -> Round:
-    """A paced reflection flood into the edge; the softirq time it cost beyond the idle rate just before."""
+# A reflection "answer" as the frame generator sends it (trafgen varies the source and ports per packet).
+def reflection_frame(mac: str, vip: str) -> bytes:
+    """One DNS reflection frame to the VIP, for the XDP-frame generator."""
+    return raw(
+        Ether(dst=mac, src="02:00:00:00:00:01")
+        / IP(src="100.100.7.7", dst=vip)
+        / UDP(sport=53, dport=40000)
+        / Raw(b"A" * 64)
+    )
+
+
+@dataclass
+class FrameGenerator:
+    """xdp_inject.c run in live-frames mode: frames redirected into the edge as a NIC's driver gets them."""
+
+    netns: str  # the router's: the frames start there (on its loopback's receive queue)
+    fd: int
+    frame: bytes
+
+    def send(self, pps: int, seconds: float) -> int:
+        """Send at `pps` for `seconds` (batches on a 5 ms schedule); returns the frames sent."""
+        sent, started = 0, time.monotonic()
+        with namespaces.inside(self.netns):
+            while (elapsed := time.monotonic() - started) < seconds:
+                due = min(int(elapsed * pps) - sent, 65_536)
+                if due > 0:
+                    testrun.run_live(self.fd, self.frame, due)
+                    sent += due
+                else:
+                    time.sleep(0.005)
+        return sent
+
+
+@contextmanager
+def frame_generator(plan: LabPlan, mac: str) -> Iterator[FrameGenerator]:
+    """The generator, aimed at the bench's veth (its router end)."""
+    router = plan.nodes_with_role("router")[0]
+    program = loader.compile_program(Path("xdp_inject.c"))
+    try:
+        fd = loader.load_xdp(program, "xdp_inject")
+        devices = program[b"inject_to"]
+        with runtime.backend(plan.lab).netlink(router) as ipr:
+            ifindex = ipr.link_lookup(ifname=INJECT_ROUTER_END)[0]
+        with namespaces.inside(router.netns):  # a device map resolves the ifindex in the writer's namespace
+            devices[devices.Key(0)] = devices.Leaf(ifindex)
+        yield FrameGenerator(router.netns, fd, reflection_frame(mac, plan.vips[0]))
+    finally:
+        program.cleanup()
+
+
+def flood_round(plan: LabPlan, edge: NodePlan, send: Callable[[], object]) -> Round:
+    """One flood into the edge; the softirq time it cost beyond the idle rate measured just before."""
     _, idle_before = cpu_seconds()
     time.sleep(IDLE_S)
     _, idle_after = cpu_seconds()
@@ -222,71 +277,100 @@ def flood_round(plan: LabPlan, edge: NodePlan, mac: str, pps: int, seconds: floa
     link_before = _link(plan, edge, INJECT_EDGE_END)
     started = time.monotonic()
     _, soft_before = cpu_seconds()
-    router = plan.nodes_with_role("router")[0].name
-    attacks.inject(plan, router, INJECT_ROUTER_END, mac, "udp-reflection", pps, seconds)
+    send()
     _, soft_after = cpu_seconds()
     elapsed = time.monotonic() - started
     link_after = _link(plan, edge, INJECT_EDGE_END)
-    # What the edge took in (a veth counts what its peer handed it, whatever XDP then did with it).
+    # What the edge took in (a veth counts what reached it, whatever XDP then did with it).
     packets = int(link_after["rx"]) - int(link_before["rx"])
     return Round(packets, soft_after - soft_before - idle_rate * elapsed)
 
 
+VARIANTS = ("XDP (the DoS program)", "nftables netdev ingress", "nothing (reaches the stack)")
+
+
+@contextmanager
+def dropping(edge: NodePlan, variant: str, prog_fd: int) -> Iterator[None]:
+    """The edge end of the bench's veth with the DoS program, the nftables rule, or nothing."""
+    if variant == VARIANTS[0]:
+        loader.attach_xdp(edge.netns, INJECT_EDGE_END, prog_fd, "native")
+    elif variant == VARIANTS[1]:
+        _nft(edge.netns, nft_drop_table(INJECT_EDGE_END))
+    try:
+        yield
+    finally:
+        loader.detach_xdp(edge.netns, INJECT_EDGE_END)
+        if variant == VARIANTS[1]:
+            _nft(edge.netns, "delete table netdev dbench")
+
+
 def bench_edge_cpu(plan: LabPlan, pps: int, seconds: float, rounds: int) -> Table:
-    """Table 2: per-packet CPU on one edge for the three ways of dropping, the flood injected at the edge."""
+    """Table 2: per-packet CPU on one edge for the three ways of dropping, the flood injected at the edge,
+    from trafgen (socket buffers the sender built) and as bare XDP frames (what a NIC's driver gets)."""
     edge = plan.nodes_with_role("edge")[0]
+    router = plan.nodes_with_role("router")[0].name
     rules = store.read(store.rules_path(plan.lab))
     table = Table(
-        title=f"per-packet CPU on {edge.name}: udp-reflection injected into the edge at {pps:,} pps for "
-        f"{seconds:g} s, {rounds} rounds (softirq less idle; median, range)"
+        title=f"per-packet CPU on {edge.name}: DNS reflection injected straight into the edge at {pps:,} pps "
+        f"for {seconds:g} s, {rounds} rounds each (machine softirq less idle: median, range)"
     )
-    for column in ("dropped by", "packets", "softirq ns/packet", "range", "vs XDP", "XDP program ns/packet"):
+    for column in (
+        "sent as",
+        "dropped by",
+        "packets",
+        "softirq ns/packet",
+        "range",
+        "vs XDP",
+        "XDP program ns/packet",
+    ):
         table.add_column(column, justify="right")
     program = loader.compile_program(Path("xdp_edge.c"))
     prog_fd = loader.load_xdp(program, "xdp_ddos")
     maps.apply(program, maps.contents_for(rules))
-    variants = ("XDP (the DoS program)", "nftables netdev ingress", "nothing (reaches the stack)")
-    results: dict[str, list[Round]] = {v: [] for v in variants}
     try:
-        with injector(plan, edge) as mac:
-            for _ in range(rounds):
-                for variant in variants:
-                    if variant.startswith("XDP"):
-                        loader.attach_xdp(edge.netns, INJECT_EDGE_END, prog_fd, "native")
-                    elif variant.startswith("nftables"):
-                        _nft(edge.netns, nft_drop_table(INJECT_EDGE_END))
-                    try:
-                        results[variant].append(flood_round(plan, edge, mac, pps, seconds))
-                    finally:
-                        loader.detach_xdp(edge.netns, INJECT_EDGE_END)
-                        if variant.startswith("nftables"):
-                            _nft(edge.netns, "delete table netdev dbench")
-            # The program's own time, with the kernel's run-time statistics on (they cost a little per run,
-            # so the softirq rounds above ran without them).
-            loader.attach_xdp(edge.netns, INJECT_EDGE_END, prog_fd, "native")
-            try:
-                with runstats.collecting():
+        with injector(plan, edge) as mac, frame_generator(plan, mac) as frames:
+            # GRO on, so that the veth runs its own NAPI without XDP too: bare frames need it to arrive,
+            # and it builds their socket buffers as a NIC's driver would.
+            runtime.backend(plan.lab).run(edge, ["ethtool", "-K", INJECT_EDGE_END, "gro", "on"], check=True)
+            senders: dict[str, Callable[[], object]] = {
+                "trafgen (skb)": lambda: attacks.inject(
+                    plan, router, INJECT_ROUTER_END, mac, "udp-reflection", pps, seconds
+                ),
+                "XDP frames": lambda: frames.send(pps, seconds),
+            }
+            for sent_as, send in senders.items():
+                results: dict[str, list[Round]] = {v: [] for v in VARIANTS}
+                for _ in range(rounds):
+                    for variant in VARIANTS:
+                        with dropping(edge, variant, prog_fd):
+                            results[variant].append(flood_round(plan, edge, send))
+                # The program's own time, with the kernel's run-time statistics on (they cost a little per
+                # run, so the rounds above ran without them).
+                with dropping(edge, VARIANTS[0], prog_fd), runstats.collecting():
                     before = runstats.read(prog_fd)
-                    flood_round(plan, edge, mac, pps, seconds)
+                    flood_round(plan, edge, send)
                     in_program = runstats.read(prog_fd) - before
-            finally:
-                loader.detach_xdp(edge.netns, INJECT_EDGE_END)
+                _rows(table, sent_as, results, in_program)
     finally:
         program.cleanup()
+    return table
+
+
+def _rows(table: Table, sent_as: str, results: dict[str, list[Round]], in_program: runstats.RunStats) -> None:
     per_packet = {v: [r.softirq_s / r.packets * 1e9 for r in rs if r.packets] for v, rs in results.items()}
-    xdp = statistics.median(per_packet[variants[0]])
-    for variant in variants:
+    xdp = statistics.median(per_packet[VARIANTS[0]])
+    for variant in VARIANTS:
         values = per_packet[variant]
         median = statistics.median(values)
         table.add_row(
+            sent_as,
             variant,
             f"{sum(r.packets for r in results[variant]):,}",
             f"{median:.0f}",
             f"{min(values):.0f}-{max(values):.0f}",
             f"{median / xdp:.2f}x",
-            f"{in_program.ns_per_run:.0f} ({in_program.runs:,} runs)" if variant == variants[0] else "-",
+            f"{in_program.ns_per_run:.0f} ({in_program.runs:,} runs)" if variant == VARIANTS[0] else "-",
         )
-    return table
 
 
 # --- 3. CPU per million packets through the router --------------------------------------------------------
