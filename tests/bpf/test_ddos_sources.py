@@ -21,6 +21,7 @@ from edgesim.bpf import loader, testrun
 from edgesim.mitigation import layout, maps, prefixes
 from edgesim.mitigation.rules import RULE_ADAPTER, Rule, RuleSet, build_rule_set
 from tests.conftest import require_root
+from tests.prefix_reference import reference
 
 pytestmark = pytest.mark.root
 
@@ -172,16 +173,14 @@ def test_the_kernel_decides_as_the_reference(
 ) -> None:
     """Random rules of every length: the program's verdict and counter are those of the rules' meaning (an
     allow covering the source wins, its longest; else the longest drop), the reference in tests/unit."""
-    from tests.unit.test_mitigation_prefixes import reference
-
     bpf, fd = edge
     rule_set = source_rules(
         {f"a{i}": p for i, p in enumerate(allow)}, {f"d{i}": p for i, p in enumerate(drop)}
     )
     maps.apply(bpf, maps.contents_for(rule_set))
-    slot_of = {r.rule.prefix: r.slot for r in rule_set.rules}  # type: ignore[union-attr]
-    allowed = {IPv4Network(p): slot_of[IPv4Network(p)] for p in allow}
-    dropped = {IPv4Network(p): slot_of[IPv4Network(p)] for p in drop if IPv4Network(p) not in allowed}
+    slot_of = {(r.rule.kind, r.rule.prefix): r.slot for r in rule_set.rules}  # type: ignore[union-attr]
+    allowed = {IPv4Network(p): slot_of[("allow_src", IPv4Network(p))] for p in allow}
+    dropped = {IPv4Network(p): slot_of[("drop_src", IPv4Network(p))] for p in drop}
     for value in sources:
         source = IPv4Address(value)
         expected = reference(allowed, dropped, source)

@@ -10,20 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgesim.mitigation import layout, prefixes
+from tests.prefix_reference import reference
 
 ALLOW, DROP = layout.SRC_ALLOW, layout.SRC_DROP
-
-
-def reference(
-    allow: dict[IPv4Network, int], drop: dict[IPv4Network, int], source: IPv4Address
-) -> layout.SrcRule | None:
-    """The rules' meaning, as the two LPM tries had it: any allow covering the source wins (its longest),
-    else the longest drop covering it."""
-    for table, verdict in ((allow, ALLOW), (drop, DROP)):
-        covering = [net for net in table if source in net]
-        if covering:
-            return layout.SrcRule(table[max(covering, key=lambda n: n.prefixlen)], verdict)
-    return None
 
 
 def decide(allow: dict[str, int], drop: dict[str, int], source: str) -> layout.SrcRule | None:
