@@ -3,12 +3,14 @@
 1. Per-packet cost of the DoS program (BPF_PROG_TEST_RUN, ns/packet) with 1, 1,000 and 100,000
    source-prefix rules of one length, and 100,000 spread over 17 lengths, next to a program that only
    returns XDP_DROP.
-2. Per-packet CPU on one edge: a paced UDP reflection flood sent from the router's namespace straight into
+2. Per-packet CPU on one edge: a paced DNS reflection flood sent from the router's namespace straight into
    the edge (a veth of the bench's own, so no router forwarding is in the figure), dropped by the DoS
-   program in XDP, by an nftables rule at netdev ingress, or by nothing (the packets reach the stack). The
-   figure is the machine's softirq time during the flood less the same time idle, per packet (receive
-   processing runs in softirq; the sender's work is system time), and BPF's own run-time statistics of the
-   XDP program.
+   program in XDP, by an nftables rule at netdev ingress, or by nothing (the packets reach the stack); sent
+   by trafgen (socket buffers the sender allocated) and as bare XDP frames (xdp_inject.c in
+   BPF_PROG_TEST_RUN's live-frames mode: buffers with no socket buffer, as a NIC's driver gets them). On a
+   veth the receiver's work runs in the sender's context (softirq at the end of each send), so the figure is
+   the sender's CPU time per packet less the same sender's with the edge's end down (nothing received),
+   next to BPF's own run-time statistics of the XDP program and the machine's softirq time per packet.
 3. CPU time per million packets of one paced UDP reflection flood from the attacker through the router,
    dropped three ways on every edge (the machine's softirq time: router forwarding included).
 4. Legitimate HTTP (success rate, p99 latency) with no attack, then under each attack with mitigation on,
@@ -32,6 +34,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
 import argparse
+import resource
 import signal
 import statistics
 import subprocess
@@ -149,7 +152,6 @@ def bench_program_cost(repeat: int) -> Table:
 
 # The bench's own veth: its router end, and its end inside the edge.
 INJECT_ROUTER_END, INJECT_EDGE_END = "dbench-inj", "dbench-in"
-IDLE_S = 1.5
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -210,11 +212,17 @@ def injector(plan: LabPlan, edge: NodePlan) -> Iterator[str]:
                 ipr.link("del", index=found[0])  # its peer in the edge goes with it
 
 
+IDLE_S = 1.5
+
+
 @dataclass
 class Round:
-    """One flood into the edge: packets the edge received, and the softirq seconds above idle."""
+    """One flood into the edge: packets the edge received, the sender's CPU seconds (on a veth the edge's
+    receive work runs in the sender's context: softirq at the end of each send), and the machine's softirq
+    seconds above its idle rate just before."""
 
     packets: int
+    sender_s: float
     softirq_s: float
 
 
@@ -268,22 +276,44 @@ def frame_generator(plan: LabPlan, mac: str) -> Iterator[FrameGenerator]:
         program.cleanup()
 
 
+def children_cpu_s() -> float:
+    """CPU seconds of this process's reaped children (trafgen, once it has exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def flood_round(plan: LabPlan, edge: NodePlan, send: Callable[[], object]) -> Round:
-    """One flood into the edge; the softirq time it cost beyond the idle rate measured just before."""
+    """One flood into the edge: what the edge received, and what it cost the sender and the machine."""
     _, idle_before = cpu_seconds()
     time.sleep(IDLE_S)
     _, idle_after = cpu_seconds()
     idle_rate = (idle_after - idle_before) / IDLE_S
     link_before = _link(plan, edge, INJECT_EDGE_END)
-    started = time.monotonic()
     _, soft_before = cpu_seconds()
+    started = time.monotonic()
+    own, children = time.thread_time(), children_cpu_s()
     send()
-    _, soft_after = cpu_seconds()
+    sender = time.thread_time() - own + children_cpu_s() - children
     elapsed = time.monotonic() - started
+    _, soft_after = cpu_seconds()
     link_after = _link(plan, edge, INJECT_EDGE_END)
     # What the edge took in (a veth counts what reached it, whatever XDP then did with it).
     packets = int(link_after["rx"]) - int(link_before["rx"])
-    return Round(packets, soft_after - soft_before - idle_rate * elapsed)
+    return Round(packets, sender, soft_after - soft_before - idle_rate * elapsed)
+
+
+@contextmanager
+def edge_end_down(plan: LabPlan, edge: NodePlan) -> Iterator[None]:
+    """The edge's end of the bench's veth down: the sender's frames are dropped as they are sent, so the
+    sender's CPU is its own alone (the baseline that the other rounds' sender CPU is taken less)."""
+    with runtime.backend(plan.lab).netlink(edge) as ipr:
+        index = ipr.link_lookup(ifname=INJECT_EDGE_END)[0]
+        ipr.link("set", index=index, state="down")
+    try:
+        yield
+    finally:
+        with runtime.backend(plan.lab).netlink(edge) as ipr:
+            ipr.link("set", index=index, state="up")
 
 
 VARIANTS = ("XDP (the DoS program)", "nftables netdev ingress", "nothing (reaches the stack)")
@@ -306,41 +336,46 @@ def dropping(edge: NodePlan, variant: str, prog_fd: int) -> Iterator[None]:
 
 def bench_edge_cpu(plan: LabPlan, pps: int, seconds: float, rounds: int) -> Table:
     """Table 2: per-packet CPU on one edge for the three ways of dropping, the flood injected at the edge,
-    from trafgen (socket buffers the sender built) and as bare XDP frames (what a NIC's driver gets)."""
+    as bare XDP frames (what a NIC's driver gets) and from trafgen (socket buffers the sender built)."""
     edge = plan.nodes_with_role("edge")[0]
     router = plan.nodes_with_role("router")[0].name
     rules = store.read(store.rules_path(plan.lab))
     table = Table(
         title=f"per-packet CPU on {edge.name}: DNS reflection injected straight into the edge at {pps:,} pps "
-        f"for {seconds:g} s, {rounds} rounds each (machine softirq less idle: median, range)"
+        f"for {seconds:g} s, {rounds} rounds each (median, range over rounds)"
     )
     for column in (
         "sent as",
         "dropped by",
         "packets",
-        "softirq ns/packet",
+        "edge ns/packet",
         "range",
         "vs XDP",
-        "XDP program ns/packet",
+        "measured as",
+        "XDP program ns/packet (BPF stats)",
     ):
         table.add_column(column, justify="right")
     program = loader.compile_program(Path("xdp_edge.c"))
     prog_fd = loader.load_xdp(program, "xdp_ddos")
     maps.apply(program, maps.contents_for(rules))
+    nominal = int(pps * seconds)
     try:
         with injector(plan, edge) as mac, frame_generator(plan, mac) as frames:
             # GRO on, so that the veth runs its own NAPI without XDP too: bare frames need it to arrive,
             # and it builds their socket buffers as a NIC's driver would.
             runtime.backend(plan.lab).run(edge, ["ethtool", "-K", INJECT_EDGE_END, "gro", "on"], check=True)
             senders: dict[str, Callable[[], object]] = {
+                "XDP frames": lambda: frames.send(pps, seconds),
                 "trafgen (skb)": lambda: attacks.inject(
                     plan, router, INJECT_ROUTER_END, mac, "udp-reflection", pps, seconds
                 ),
-                "XDP frames": lambda: frames.send(pps, seconds),
             }
             for sent_as, send in senders.items():
+                baseline: list[float] = []
                 results: dict[str, list[Round]] = {v: [] for v in VARIANTS}
                 for _ in range(rounds):
+                    with edge_end_down(plan, edge):
+                        baseline.append(flood_round(plan, edge, send).sender_s / nominal)
                     for variant in VARIANTS:
                         with dropping(edge, variant, prog_fd):
                             results[variant].append(flood_round(plan, edge, send))
@@ -350,14 +385,44 @@ def bench_edge_cpu(plan: LabPlan, pps: int, seconds: float, rounds: int) -> Tabl
                     before = runstats.read(prog_fd)
                     flood_round(plan, edge, send)
                     in_program = runstats.read(prog_fd) - before
-                _rows(table, sent_as, results, in_program)
+                if sent_as == "XDP frames":
+                    # Exact: the generator thread's own CPU time, less what it costs with nothing received.
+                    alone = statistics.median(baseline)
+                    per_packet = {
+                        v: [(r.sender_s / r.packets - alone) * 1e9 for r in rs if r.packets]
+                        for v, rs in results.items()
+                    }
+                    how = f"sender CPU less its own ({alone * 1e9:.0f})"
+                else:
+                    # trafgen paces in a busy loop, so its own CPU says nothing: the machine's softirq time
+                    # less idle (sampled by the 250 Hz tick; noisy on a shared machine).
+                    per_packet = {
+                        v: [r.softirq_s / r.packets * 1e9 for r in rs if r.packets]
+                        for v, rs in results.items()
+                    }
+                    how = "machine softirq less idle"
+                _rows(
+                    table,
+                    sent_as,
+                    per_packet,
+                    {v: sum(r.packets for r in rs) for v, rs in results.items()},
+                    how,
+                    in_program,
+                )
     finally:
         program.cleanup()
     return table
 
 
-def _rows(table: Table, sent_as: str, results: dict[str, list[Round]], in_program: runstats.RunStats) -> None:
-    per_packet = {v: [r.softirq_s / r.packets * 1e9 for r in rs if r.packets] for v, rs in results.items()}
+def _rows(
+    table: Table,
+    sent_as: str,
+    per_packet: dict[str, list[float]],
+    packets: dict[str, int],
+    how: str,
+    in_program: runstats.RunStats,
+) -> None:
+    """One row per way of dropping, with its ratio to XDP."""
     xdp = statistics.median(per_packet[VARIANTS[0]])
     for variant in VARIANTS:
         values = per_packet[variant]
@@ -365,10 +430,11 @@ def _rows(table: Table, sent_as: str, results: dict[str, list[Round]], in_progra
         table.add_row(
             sent_as,
             variant,
-            f"{sum(r.packets for r in results[variant]):,}",
+            f"{packets[variant]:,}",
             f"{median:.0f}",
             f"{min(values):.0f}-{max(values):.0f}",
             f"{median / xdp:.2f}x",
+            how,
             f"{in_program.ns_per_run:.0f} ({in_program.runs:,} runs)" if variant == VARIANTS[0] else "-",
         )
 
