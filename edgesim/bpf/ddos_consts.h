@@ -18,8 +18,17 @@
 #define SLOT_CONTROL 12		/* the lab's own control traffic (BGP, BFD with the router): passed first */
 #define FIRST_RULE_SLOT 16
 
-/* Source-prefix rule tables (allow and drop) hold up to this many prefixes each. */
+/*
+ * Source-prefix rules (allow and drop together) hold up to this many prefixes. They are kept twice, in two
+ * generations: the writer fills the one not in force, then switches (see src_rules in ddos_maps.h).
+ */
 #define MAX_PREFIXES 131072
+#define SRC_GENERATIONS 2
+#define SRC_LENGTHS 33		/* prefix lengths /0 to /32 */
+
+/* What a source-prefix entry decides. */
+#define SRC_DROP 0
+#define SRC_ALLOW 1
 
 /* Per-source rate limits, by packet kind. */
 #define RATE_SYN 0

@@ -16,11 +16,22 @@ BPF_PERCPU_ARRAY(stats, struct counter, MAX_SLOTS);
  */
 BPF_HASH(control_peers, struct control_key, __u32, MAX_CONTROL_PEERS);
 
-/* Source prefixes that skip every drop rule (value: the allow rule's slot); wins over drop_src. */
-BPF_LPM_TRIE(allow_src, struct lpm_v4_key, __u32, MAX_PREFIXES);
+/*
+ * Source-prefix rules, allow_src and drop_src together: one exact-match entry per prefix, keyed by its
+ * length and network address, so a lookup costs one hash probe per prefix length in use (src_lengths),
+ * longest first, whatever the number of rules. The writer (edgesim/mitigation/maps.py) resolves the
+ * allowlist's precedence into the entries: a drop prefix inside an allowed one holds the allow verdict,
+ * so the first entry found decides. Two generations: the writer brings the one not in force to the new
+ * rule set, switches src_active, waits for programs still running on the old one, then updates that too.
+ */
+BPF_F_TABLE("hash", struct src_key, struct src_rule, src_rules, SRC_GENERATIONS * MAX_PREFIXES,
+	    BPF_F_NO_PREALLOC);
 
-/* Source prefixes to drop (value: the rule's slot). */
-BPF_LPM_TRIE(drop_src, struct lpm_v4_key, __u32, MAX_PREFIXES);
+/* Per generation: the prefix lengths its entries use, longest first. */
+BPF_ARRAY(src_lengths, struct src_lengths, SRC_GENERATIONS);
+
+/* The generation in force (one entry: 0 or 1). */
+BPF_ARRAY(src_active, __u32, 1);
 
 /* Protocol + source or destination port to drop, e.g. UDP from port 53 (value: the rule's slot). */
 BPF_HASH(port_rules, struct port_key, __u32, 1024);

@@ -15,6 +15,7 @@
 #include "common/parsing.h"
 #include "ddos_maps.h"
 #include "ddos_ratelimit.h"
+#include "ddos_sources.h"
 #include "ddos_stats.h"
 #include "ddos_syncookie.h"
 #include "lb_handover.h"
@@ -151,17 +152,15 @@ static __always_inline int ddos(struct xdp_md *ctx, __u32 hop)
 		return pass(ctx, bytes);
 	}
 
-	struct lpm_v4_key src = {.prefixlen = 32, .addr = pkt.ip->saddr};
-	__u32 *allowed = allow_src.lookup(&src);
+	/* The longest source prefix decides; an allowed source skips every drop rule below. */
+	struct src_rule *by_source = source_rule(pkt.ip->saddr);
 
-	if (allowed) {
-		count(*allowed, bytes);
+	if (by_source) {
+		if (by_source->verdict != SRC_ALLOW)
+			return drop(by_source->slot, bytes);
+		count(by_source->slot, bytes);
 		return pass(ctx, bytes);
 	}
-	__u32 *blocked = drop_src.lookup(&src);
-
-	if (blocked)
-		return drop(*blocked, bytes);
 
 	/* Later fragments carry no transport header: only the rules above apply to them. */
 	if (!is_later_fragment(pkt.ip) && parse_transport(&c, &pkt) < 0)

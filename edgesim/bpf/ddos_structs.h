@@ -10,10 +10,30 @@
 #include <linux/ip.h>
 #include <linux/tcp.h>
 
-/* LPM trie key: prefix length in bits, then the address in network byte order. */
-struct lpm_v4_key {
-	__u32 prefixlen;
+#include "ddos_consts.h"
+
+/*
+ * A source-prefix entry's key: one exact-match entry per prefix, in one of the two generations. `addr` is
+ * the prefix's network address (host bits zero), in network byte order.
+ */
+struct src_key {
+	__u8 gen;
+	__u8 prefixlen;
+	__u16 pad;
 	__be32 addr;
+};
+
+/* What the longest source prefix covering a packet's source decides: SRC_ALLOW or SRC_DROP, counted in `slot`. */
+struct src_rule {
+	__u32 slot;
+	__u32 verdict;
+};
+
+/* The prefix lengths a generation holds entries of, longest first: the only ones a lookup probes. */
+struct src_lengths {
+	__u32 count;
+	__u8 len[SRC_LENGTHS];
+	__u8 pad[3];
 };
 
 /* A control session's two ends: the router's address on the link, and this edge's (network byte order). */

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 
 XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
+# Live frames (kernel 5.18+): the frames an XDP program transmits or redirects really leave.
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 _MAX_OUT = 4096
 # sizeof(struct __sk_buff) and the offset of its `mark`: the context a TC program's test run may be given.
 _SKB_CTX_SIZE = 192
@@ -89,3 +91,21 @@ def run(prog_fd: int, packet: bytes, repeat: int = 1, skb_mark: int | None = Non
         code = -err if err < 0 else ctypes.get_errno()
         raise OSError(code, f"BPF_PROG_TEST_RUN failed: {os.strerror(code)}")
     return RunResult(opts.retval, data_out.raw[: opts.data_size_out], opts.duration)
+
+
+def run_live(prog_fd: int, packet: bytes, repeat: int, batch_size: int = 64) -> None:
+    """Run an XDP program `repeat` times on fresh copies of `packet` in live-frames mode: what it redirects
+    or sends back (XDP_REDIRECT, XDP_TX) is really transmitted, in batches of `batch_size` frames."""
+    data_in = ctypes.create_string_buffer(packet, len(packet))
+    opts = _TestRunOpts(
+        sz=ctypes.sizeof(_TestRunOpts),
+        data_in=ctypes.cast(data_in, ctypes.c_void_p),
+        data_size_in=len(packet),
+        repeat=repeat,
+        flags=BPF_F_TEST_XDP_LIVE_FRAMES,
+        batch_size=batch_size,
+    )
+    err = _libbpf().bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts))
+    if err:
+        code = -err if err < 0 else ctypes.get_errno()
+        raise OSError(code, f"BPF_PROG_TEST_RUN (live frames) failed: {os.strerror(code)}")

@@ -21,6 +21,10 @@ SLOT_CONTROL = 12
 FIRST_RULE_SLOT = 16
 MAX_RULES = MAX_SLOTS - FIRST_RULE_SLOT
 MAX_PREFIXES = 131072
+SRC_GENERATIONS = 2
+SRC_LENGTHS = 33
+SRC_DROP = 0
+SRC_ALLOW = 1
 RATE_SYN = 0
 RATE_UDP = 1
 RATE_ICMP = 2
@@ -53,11 +57,26 @@ IPPROTO = {"icmp": 1, "tcp": 6, "udp": 17}
 # edgesim/bpf/tables.py). Fields a description leaves out are padding, or the program's own state.
 
 
-class LpmKey(NamedTuple):
-    """struct lpm_v4_key."""
+class SrcKey(NamedTuple):
+    """struct src_key without its padding: a source prefix in one of the two generations."""
 
+    gen: int
     prefixlen: int
-    addr: int  # a __be32 (tables.be32)
+    addr: int  # a __be32 (tables.be32): the prefix's network address
+
+
+class SrcRule(NamedTuple):
+    """struct src_rule: what the longest prefix covering a source decides."""
+
+    slot: int
+    verdict: int  # SRC_ALLOW or SRC_DROP
+
+
+class SrcLengths(NamedTuple):
+    """struct src_lengths without its padding: the prefix lengths in use, longest first."""
+
+    count: int
+    len: tuple[int, ...]  # SRC_LENGTHS entries, the first `count` in use
 
 
 class ControlKey(NamedTuple):

@@ -238,7 +238,13 @@ class RuleSet(BaseModel):
                 return f"a rule named {rule.label()!r} exists already"
             if existing.rule.key() == rule.key():
                 return f"rule {existing.rule.label()!r} already covers {rule.key()}"
+        if isinstance(rule, AllowSrc | DropSrc) and self.source_prefixes() >= layout.MAX_PREFIXES:
+            return f"at most {layout.MAX_PREFIXES:,} allow_src and drop_src rules together"
         return None
+
+    def source_prefixes(self) -> int:
+        """How many allow_src and drop_src rules the set holds (they share one table of MAX_PREFIXES)."""
+        return sum(isinstance(r.rule, AllowSrc | DropSrc) for r in self.rules)
 
     def unresolved(self) -> list[str]:
         """Rules naming a blocklist the set does not have: '<rule>: no blocklist <set>'."""

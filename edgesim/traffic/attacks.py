@@ -266,13 +266,42 @@ def launch(
     target = target_of(plan, vip)  # refuses a target outside the lab before anything is sent
     node = plan.nodes[ATTACKER]
     assert node.uplink is not None
-    config = lab_dir(plan.lab) / f"attack-{kind}.cfg"
-    config.write_text(ATTACKS[kind](target))
+    return _send(plan, node, node.uplink, kind, ATTACKS[kind](target), pps, seconds, stop)
+
+
+def inject(
+    plan: LabPlan, node: str, ifname: str, dst_mac: str, kind: str, pps: int, seconds: float
+) -> AttackReport:
+    """One attack's frames sent straight out of `ifname` of `node` to `dst_mac`, bounded like `launch`.
+
+    For benchmarks that measure one receiver alone (e.g. an edge, fed from a veth of their own in the
+    router's namespace, so that no router forwarding is in the figure). The target is the lab's first VIP.
+    """
+    check_arguments(kind, pps, seconds)
+    target = target_of(plan)
+    direct = Target(target.vip, dst_mac, target.own_address)
+    return _send(plan, plan.nodes[node], ifname, kind, ATTACKS[kind](direct), pps, seconds, None)
+
+
+def _send(
+    plan: LabPlan,
+    node: NodePlan,
+    ifname: str,
+    kind: str,
+    config_text: str,
+    pps: int,
+    seconds: float,
+    stop: threading.Event | None,
+) -> AttackReport:
+    """trafgen with this configuration out of `ifname` of `node`, for at most `seconds` and pps x seconds
+    packets (MAX_PACKETS at most); the packets sent are the interface's transmit counter."""
+    config = lab_dir(plan.lab) / f"attack-{kind}-{node.name}.cfg"
+    config.write_text(config_text)
     count = min(MAX_PACKETS, int(pps * seconds) if pps else MAX_PACKETS)
     argv = [
         "trafgen",
         "--dev",
-        node.uplink,
+        ifname,
         "--conf",
         str(config),
         "--num",
@@ -283,7 +312,7 @@ def launch(
     if pps:
         argv += ["--rate", f"{pps}pps"]
     backend = runtime.backend(plan.lab)
-    before = _tx_packets(backend, node, node.uplink)
+    before = _tx_packets(backend, node, ifname)
     started = time.time()
     errors = tempfile.TemporaryFile()
     # Its own process group: trafgen forks a sender per CPU, and all of them must stop together.
@@ -312,5 +341,5 @@ def launch(
         error = errors.read().decode(errors="replace").strip()
     if process.returncode not in (0, -signal.SIGINT, -signal.SIGKILL, 130):
         raise EdgesimError(Problem("trafgen", f"failed with {process.returncode}: {error[-300:]}"))
-    sent = _tx_packets(backend, node, node.uplink) - before
+    sent = _tx_packets(backend, node, ifname) - before
     return AttackReport(kind, sent, ended - started, started, ended)

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.root
 # (map, key or leaf, description, fields it leaves out on purpose)
 DESCRIBED = [
     ("control_peers", "Key", layout.ControlKey, set()),
-    ("allow_src", "Key", layout.LpmKey, set()),
-    ("drop_src", "Key", layout.LpmKey, set()),
+    ("src_rules", "Key", layout.SrcKey, {"pad"}),
+    ("src_rules", "Leaf", layout.SrcRule, set()),
+    ("src_lengths", "Leaf", layout.SrcLengths, {"pad"}),
     ("port_rules", "Key", layout.PortKey, set()),
     ("rate_limits", "Leaf", layout.RateCfg, set()),
     ("cookie_vips", "Key", layout.CookieKey, {"pad"}),
@@ -32,7 +33,9 @@ DESCRIBED = [
 # Sizes with natural alignment, as clang lays the structs out for BPF.
 SIZES = {
     ("stats", "sLeaf"): 16,
-    ("allow_src", "Key"): 8,
+    ("src_rules", "Key"): 8,
+    ("src_rules", "Leaf"): 8,
+    ("src_lengths", "Leaf"): 40,
     ("port_rules", "Key"): 4,
     ("rate_limits", "Leaf"): 24,
     ("cookie_vips", "Key"): 8,
@@ -54,7 +57,7 @@ def edge() -> Iterator[Any]:
 
 
 @pytest.mark.parametrize(
-    ("name", "part", "description", "left_out"), DESCRIBED, ids=[d[0] for d in DESCRIBED]
+    ("name", "part", "description", "left_out"), DESCRIBED, ids=[f"{d[0]}.{d[1]}" for d in DESCRIBED]
 )
 def test_descriptions_match_bccs_types(
     edge: Any, name: str, part: str, description: type, left_out: set[str]
@@ -81,10 +84,8 @@ def test_gre_descriptions_match_bccs_types() -> None:
 
 
 def test_keys_reach_the_map_in_network_byte_order(edge: Any) -> None:
-    key = layout.LpmKey(16, tables.be32(IPv4Address("100.127.0.0")))
-    assert bytes(tables.encode(edge[b"drop_src"].Key, key)) == (16).to_bytes(4, "little") + bytes(
-        [100, 127, 0, 0]
-    )
+    key = layout.SrcKey(1, 16, tables.be32(IPv4Address("100.127.0.0")))
+    assert bytes(tables.encode(edge[b"src_rules"].Key, key)) == bytes([1, 16, 0, 0, 100, 127, 0, 0])
     cookie = tables.encode(
         edge[b"cookie_vips"].Key, layout.CookieKey(tables.be32(IPv4Address("198.51.100.10")), 80)
     )

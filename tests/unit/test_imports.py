@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.tenants.validate",
             "edgesim.mitigation.rules",
             "edgesim.mitigation.layout",
+            "edgesim.mitigation.prefixes",  # source prefixes → exact-match entries per length (pure)
             "edgesim.mitigation.nftrules",  # the L7 rules as nftables JSON (pure)
             "edgesim.tenants.spec",
             "edgesim.tenants.rules",

@@ -15,7 +15,9 @@ from edgesim.tenants import gre
 
 # Each description, its C struct, and the fields it leaves out on purpose (padding, the program's state).
 DESCRIPTIONS = [
-    (layout.LpmKey, "ddos_structs.h", "lpm_v4_key", set()),
+    (layout.SrcKey, "ddos_structs.h", "src_key", {"pad"}),
+    (layout.SrcRule, "ddos_structs.h", "src_rule", set()),
+    (layout.SrcLengths, "ddos_structs.h", "src_lengths", {"pad"}),
     (layout.PortKey, "ddos_structs.h", "port_key", set()),
     (layout.ControlKey, "ddos_structs.h", "control_key", set()),
     (layout.RateCfg, "ddos_structs.h", "rate_cfg", set()),
