@@ -16,11 +16,10 @@ connections all reach edge1's iperf3 server, and measures, in one run, both dire
   + GRE          client1 -> acme's server (203.0.113.100:5201): the edge stack, then the tenant namespace's
                  firewall, anycast GRE to the site router and back through the edge
 
-Each stage is measured with the lab's veths as they were built before (no GRO, no transmit queue) and as
-the backends build them now (GRO at both ends, a pfifo_fast queue in front of each; the backplane bridge's
-own ports without GRO), side by side. For each run: throughput, the sender's
-retransmissions, and where packets were dropped (the veths' own drop counters, which count a full ring of
-the receiving end as the sender's tx drop).
+Each stage is measured with the lab's veths as they were built before (no GRO) and as the backends build
+them now (GRO at both ends; the backplane bridge's own ports without), side by side. For each run:
+throughput, the sender's retransmissions, and where packets were dropped (the veths' own drop counters,
+which count a full ring of the receiving end as the sender's tx drop).
 
 The lab is removed at the end (--keep leaves it up). On a shared machine the numbers move with its load;
 compare the columns of one run, not runs.
@@ -41,7 +40,7 @@ from edgesim import lab as lab_api
 from edgesim import namespaces
 from edgesim.bpf import loader
 from edgesim.lb import control as lb_control
-from edgesim.offload import add_transmit_queue, remove_transmit_queue, set_gro, tune_veth_end
+from edgesim.offload import set_gro
 from edgesim.plan import LabPlan
 from edgesim.routing import control as routing
 from edgesim.traffic import iperf
@@ -74,15 +73,10 @@ def lab_veths(plan: LabPlan) -> list[tuple[str, str]]:
 
 
 def set_lab_tuning(plan: LabPlan, tuned: bool) -> None:
-    """Every veth end of the lab as the backends build it now (GRO, a transmit queue) or as before."""
+    """Every veth end of the lab as the backends build it now (GRO, not on the bridge's ports) or before."""
     for netns, ifname in lab_veths(plan):
-        if not tuned:
-            set_gro(netns, ifname, False)
-            remove_transmit_queue(netns, ifname)
-        elif plan.backplane is not None and netns == plan.backplane.netns:
-            add_transmit_queue(netns, ifname)  # the bridge's side: no GRO (see backends/netns.py)
-        else:
-            tune_veth_end(netns, ifname)
+        on_bridge = plan.backplane is not None and netns == plan.backplane.netns
+        set_gro(netns, ifname, tuned and not on_bridge)
 
 
 def drop_counters(plan: LabPlan) -> Counter[str]:

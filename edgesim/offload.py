@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pyroute2 import IPRoute
 from pyroute2.ethtool import Ethtool
 from pyroute2.ethtool.ioctl import EthtoolError
-from pyroute2.netlink.exceptions import NetlinkError
 
 from edgesim import namespaces
 from edgesim.errors import EdgesimError, Problem
@@ -38,44 +36,16 @@ def set_gro(netns: str, ifname: str, enabled: bool) -> None:
 
 
 def tune_veth_pair(ns_a: str, ifname_a: str, ns_b: str, ifname_b: str) -> None:
-    """Both ends of a new veth pair: GRO (a NAPI ring of its own, in order) and a transmit queue.
+    """GRO on both ends of a new veth pair: each end then receives on a NAPI ring of its own, in order.
 
-    Without GRO a veth hands what it receives to the sending CPU's backlog: a flow whose sender moves
+    Without it a veth hands what it receives to the sending CPU's backlog: a flow whose sender moves
     between the two CPUs is reordered (measured: thousands of spurious retransmissions a second), and what
-    the edges' XDP programs pass reaches the stack as 1500-byte packets (`bench/dataplane.py`). A ring is
-    256 packets: without a queue in front, a burst the receiver cannot take at once is dropped by the
-    sender; with one, the kernel (6.16+) stops the queue until the ring has room.
+    the edges' XDP programs pass reaches the stack as 1500-byte packets (`bench/dataplane.py`).
+    No transmit queue in front of the ring (a veth has none): one held the sender back instead of dropping
+    a burst, but under a flood it stayed full and tail-dropped the BGP and BFD packets behind the flood.
     """
-    tune_veth_end(ns_a, ifname_a)
-    tune_veth_end(ns_b, ifname_b)
-
-
-def tune_veth_end(netns: str, ifname: str) -> None:
-    """One veth end of `tune_veth_pair`: GRO and a transmit queue."""
-    set_gro(netns, ifname, True)
-    add_transmit_queue(netns, ifname)
-
-
-def add_transmit_queue(netns: str, ifname: str) -> None:
-    """A pfifo_fast root qdisc on `ifname` (a veth has none), so a full receive ring holds the sender back."""
-    with IPRoute(netns=netns) as ipr:
-        found = ipr.link_lookup(ifname=ifname)
-        if not found:
-            raise EdgesimError(Problem(f"{netns}/{ifname}", "no such interface"))
-        try:
-            ipr.tc("replace", kind="pfifo_fast", index=found[0], handle="1:")
-        except NetlinkError as err:
-            raise EdgesimError(
-                Problem(f"{netns}/{ifname}", f"cannot add a transmit queue (pfifo_fast): {err}")
-            ) from None
-
-
-def remove_transmit_queue(netns: str, ifname: str) -> None:
-    """Back to a veth's own default (no queue): for benchmarks comparing with how the lab was built before."""
-    with IPRoute(netns=netns) as ipr:
-        found = ipr.link_lookup(ifname=ifname)
-        if found and any(q.get_attr("TCA_KIND") == "pfifo_fast" for q in ipr.get_qdiscs(index=found[0])):
-            ipr.tc("del", index=found[0], root=True)
+    set_gro(ns_a, ifname_a, True)
+    set_gro(ns_b, ifname_b, True)
 
 
 def gro_enabled(netns: str, ifname: str) -> bool:

@@ -12,7 +12,7 @@ from edgesim import guard, namespaces
 from edgesim.errors import EdgesimError, Problem
 from edgesim.namespaces import NETNS_DIR
 from edgesim.netlink import add_address
-from edgesim.offload import add_transmit_queue, tune_veth_end, tune_veth_pair
+from edgesim.offload import set_gro, tune_veth_pair
 from edgesim.plan import BackplanePlan, LabPlan, LinkPlan, NodePlan
 
 
@@ -60,10 +60,9 @@ class NetnsBackend:
                     # Born with its other end inside the node: nothing of the lab touches the root namespace.
                     peer = {"ifname": port.ifname, "net_ns_fd": str(NETNS_DIR / node_ns), "address": port.mac}
                     ipr.link("add", ifname=port.bridge_port, kind="veth", peer=peer)
-                    # No GRO on the bridge's side: it would merge IP-in-IP packets that the bridge then
-                    # hands, unsegmented, to an edge's XDP program, which takes no packet above the MTU.
-                    add_transmit_queue(bridge.netns, port.bridge_port)
-                    tune_veth_end(node_ns, port.ifname)
+                    # GRO only on the edge's side: on the bridge's it would merge IP-in-IP packets that
+                    # the bridge then hands, unsegmented, to an edge's XDP, which takes none above the MTU.
+                    set_gro(node_ns, port.ifname, True)
                 index = ipr.link_lookup(ifname=port.bridge_port)[0]
                 ipr.link("set", index=index, mtu=bridge.mtu, master=master, state="up")
                 with IPRoute(netns=node_ns) as node:
