@@ -124,10 +124,12 @@ class Image:
             numbers = (spec.map_type, spec.key_size, spec.value_size, spec.max_entries, spec.flags)
             if not all(isinstance(n, int) and 0 <= n < 1 << 32 for n in numbers):
                 raise ImageError(f"map {spec.name}: bad spec {numbers}")
-            if spec.key_desc is not None:
-                maptables.ctype(spec.key_desc)  # raises ValueError on a bad description
-            if spec.leaf_desc is not None:
-                maptables.ctype(spec.leaf_desc)
+            for desc in (spec.key_desc, spec.leaf_desc):
+                try:
+                    if desc is not None:
+                        maptables.ctype(desc)
+                except (ValueError, TypeError, AttributeError, IndexError) as exc:
+                    raise ImageError(f"map {spec.name}: bad type description ({exc})") from exc
         if not self.functions or not self.license.isprintable():
             raise ImageError("no functions, or a bad license")
         for name, function in self.functions.items():

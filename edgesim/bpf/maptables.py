@@ -57,7 +57,7 @@ def ctype(desc: Any) -> Any:
     anonymous: list[str] = []
     fields: list[tuple[Any, ...]] = []
     for item in desc[1]:
-        if not isinstance(item, list) or not isinstance(item[0], str):
+        if not isinstance(item, list) or not item or not isinstance(item[0], str):
             raise ValueError(f"not a field description: {item!r}")
         if len(item) == 2:
             fields.append((item[0], ctype(item[1])))
