@@ -107,7 +107,7 @@ def read_entry(path: Path, key: str) -> Image | None:
 def _build(source: Path, text: str, flags: Sequence[str], entry: Path, key: str) -> None:
     """Compile in a child process that writes the entry; its compile errors come back as ours."""
     command = [sys.executable, "-m", "edgesim.bpf.compiler", "--source", str(source), "--out", str(entry)]
-    command += ["--digest", key, "--", *flags]
+    command += ["--digest", key, "--parent", str(os.getpid()), "--", *flags]
     done = subprocess.run(command, input=text.encode(), capture_output=True, check=False)
     if done.returncode == COMPILE_FAILED:
         try:

@@ -159,6 +159,29 @@ class Table:
             except KeyError:
                 pass
 
+    def items_lookup_batch(self) -> Iterator[tuple[Any, Any]]:
+        """Every (key, value), read in batches (BPF_MAP_LOOKUP_BATCH); keys of scalar type come as ints."""
+        keys, values = (self.Key * self.max_entries)(), (self.Leaf * self.max_entries)()
+        token = ctypes.create_string_buffer(max(8, ctypes.sizeof(self.Key)))
+        total = 0
+        while total < self.max_entries:
+            try:
+                count, done = syscall.map_lookup_batch(
+                    self.map_fd,
+                    token,
+                    total == 0,
+                    ctypes.addressof(keys) + total * ctypes.sizeof(self.Key),
+                    ctypes.addressof(values) + total * ctypes.sizeof(self.Leaf),
+                    self.max_entries - total,
+                )
+            except OSError as exc:
+                raise Exception(f"BPF_MAP_LOOKUP_BATCH has failed: {exc.strerror}") from exc
+            total += count
+            if done or count == 0:
+                break
+        for index in range(total):
+            yield keys[index], values[index]
+
     def items_update_batch(self, keys: ctypes.Array, values: ctypes.Array) -> None:  # type: ignore[type-arg]
         """Write len(keys) entries in one call (BPF_MAP_UPDATE_BATCH)."""
         if len(keys) != len(values) or not 0 < len(keys) <= self.max_entries:

@@ -16,6 +16,7 @@ BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
 BPF_MAP_GET_NEXT_KEY = 4
 BPF_PROG_LOAD = 5
+BPF_MAP_LOOKUP_BATCH = 24
 BPF_MAP_UPDATE_BATCH = 26
 # The name the kernel keeps for a map or program: 15 characters and a NUL.
 OBJ_NAME_LEN = 16
@@ -173,6 +174,28 @@ def map_update_batch(fd: int, keys: ctypes.Array, values: ctypes.Array) -> None:
     """Write len(keys) entries in one call."""
     attr = _MapBatch(keys=_address(keys), values=_address(values), count=len(keys), map_fd=fd)
     _bpf(BPF_MAP_UPDATE_BATCH, attr)
+
+
+def map_lookup_batch(
+    fd: int, token: ctypes._CData, first: bool, keys: int, values: int, count: int
+) -> tuple[int, bool]:
+    """Read up to `count` entries into the buffers at `keys` and `values`, going on from `token` (unless
+    `first`); (how many were read, whether the map has no more). The kernel updates `token`."""
+    attr = _MapBatch(
+        in_batch=0 if first else _address(token),
+        out_batch=_address(token),
+        keys=keys,
+        values=values,
+        count=count,
+        map_fd=fd,
+    )
+    try:
+        _bpf(BPF_MAP_LOOKUP_BATCH, attr)
+    except OSError as exc:
+        if exc.errno == 2:  # ENOENT: this was the last batch (attr.count says how many it held)
+            return attr.count, True
+        raise
+    return attr.count, False
 
 
 def prog_load(

@@ -37,6 +37,7 @@ SOURCE = textwrap.dedent(
     BPF_LPM_TRIE(prefixes, struct lpm_key, __u32, 16);
     BPF_PERCPU_ARRAY(hits, __u64, 4);
     BPF_PROG_ARRAY(next, 1);
+    BPF_ARRAY(ring, __u32, 64);
 
     int xdp_second(struct xdp_md *ctx)
     {
@@ -124,7 +125,10 @@ def scenario(program: Any) -> dict[str, Any]:
     verdicts.append(testrun.run(first, PACKET).retval)  # the tail call
     seen = {k.value: v.value for k, v in program[b"seen"].items()}
     hits = [sum(program[b"hits"][slot]) for slot in range(4)]
-    return {"verdicts": verdicts, "seen": seen, "hits": hits}
+    ring = program[b"ring"]  # the load balancer's way: a whole table written and read in batches
+    ring.items_update_batch((ring.Key * 64)(*range(64)), (ring.Leaf * 64)(*(3 * i for i in range(64))))
+    batch = list(ring.items_lookup_batch())
+    return {"verdicts": verdicts, "seen": seen, "hits": hits, "batch": batch}
 
 
 def test_a_cached_program_runs_as_the_one_bcc_compiles(
@@ -139,6 +143,7 @@ def test_a_cached_program_runs_as_the_one_bcc_compiles(
         "verdicts": [XDP_PASS, XDP_DROP, XDP_PASS, XDP_TX],
         "seen": {int.from_bytes(PACKET[:4], sys.byteorder): 4},
         "hits": [0, 0, 1, 0],
+        "batch": [(i, 3 * i) for i in range(64)],
     }
     assert scenario(fresh) == expected
     assert scenario(cached) == expected
