@@ -32,6 +32,7 @@ from rich.table import Table
 
 from edgesim import lab as lab_api
 from edgesim.bpf import cache
+from edgesim.errors import EdgesimError
 from edgesim.nodes import router
 from edgesim.traffic.http_probe import probe_from_node
 
@@ -126,14 +127,15 @@ def spread(lab: str, edges: int) -> Spread:
 
 @dataclass
 class Run:
-    """One lab brought up, measured and removed."""
+    """One lab brought up, measured and removed (or why its `up` failed)."""
 
     mode: str
     edges: int
     up_s: float
     down_s: float
-    memory: Memory
-    spread: Spread
+    memory: Memory | None
+    spread: Spread | None
+    error: str = ""
 
 
 def run(mode: str, path: Path, edges: int, cache_dir: Path) -> Run:
@@ -147,18 +149,23 @@ def run(mode: str, path: Path, edges: int, cache_dir: Path) -> Run:
     router._pass_program.cache_clear()
     console.print(f"{mode:>4} {edges:>3} edges: up …", end=" ")
     started = time.monotonic()
+    measured, checked, error = None, None, ""
     try:
         lab_api.up(path, lab=lab, console=Console(quiet=True))
         up_s = time.monotonic() - started
         console.print(f"{up_s:.1f} s, memory, spread …", end=" ")
         measured = memory(lab)
         checked = spread(lab, edges)
+    except EdgesimError as exc:  # a size this machine cannot bring up: the row says why
+        up_s = time.monotonic() - started
+        error = str(exc).splitlines()[0][:160]
+        console.print(f"failed after {up_s:.0f} s: {error}", end=" ")
     finally:
         started = time.monotonic()
         lab_api.down(lab, quiet=True)
         down_s = time.monotonic() - started
     console.print(f"down {down_s:.1f} s")
-    return Run(mode, edges, up_s, down_s, measured, checked)
+    return Run(mode, edges, up_s, down_s, measured, checked, error)
 
 
 MODES = {"off": "bcc in every agent", "cold": "cache, cold", "warm": "cache, warm"}
@@ -177,6 +184,11 @@ def report(runs: list[Run]) -> None:
         table.add_column(column, justify="right")
     for r in runs:
         m, s = r.memory, r.spread
+        if m is None or s is None:
+            table.add_row(
+                MODES[r.mode], str(r.edges), f"{r.up_s:.1f}", f"{r.down_s:.1f}", f"up failed: {r.error}"
+            )
+            continue
         table.add_row(
             MODES[r.mode],
             str(r.edges),
@@ -192,7 +204,7 @@ def report(runs: list[Run]) -> None:
         )
     console.print(table)
     for mode in MODES:
-        times = {r.edges: r.up_s for r in runs if r.mode == mode}
+        times = {r.edges: r.up_s for r in runs if r.mode == mode and not r.error}
         if 4 in times:
             ratios = [f"{n}/4 edges: {times[n] / times[4]:.2f}x" for n in sorted(times) if n != 4]
             console.print(f"up time, {MODES[mode]}: " + ", ".join(ratios))
@@ -214,7 +226,10 @@ def main() -> None:
             path = work / f"scale{edges}.yml"
             path.write_text(topology(edges))
             modes = (["off"] if edges in off_sizes else []) + (["cold", "warm"] if edges in sizes else [])
-            runs += [run(mode, path, edges, cache_dir) for mode in modes]
+            for mode in modes:
+                if mode == "warm" and runs and runs[-1].edges == edges and runs[-1].error:
+                    continue  # the cold run could not bring this size up: the warm one would not either
+                runs.append(run(mode, path, edges, cache_dir))
     finally:
         cache.clear(cache_dir)
         shutil.rmtree(work, ignore_errors=True)

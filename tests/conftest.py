@@ -21,8 +21,7 @@ STATIC_LAB = f"{TEST_PREFIX}static"
 TCP_LAB = f"{TEST_PREFIX}tcp"  # the TCP timeout experiment's own lab
 TCP_CLI_LAB = f"{TEST_PREFIX}tcpcli"
 DOUBLE_LAB = f"{TEST_PREFIX}double"  # brought up twice at once (tests/e2e/test_safety.py)
-SCALE_LAB = f"{TEST_PREFIX}scale64"  # topology/scale64.yml (tests/e2e/test_scale64.py)
-TEST_LABS = (E2E_LAB, CRASH_LAB, STATIC_LAB, TCP_LAB, TCP_CLI_LAB, DOUBLE_LAB, SCALE_LAB)
+TEST_LABS = (E2E_LAB, CRASH_LAB, STATIC_LAB, TCP_LAB, TCP_CLI_LAB, DOUBLE_LAB)
 
 
 def require_root() -> None:
