@@ -251,7 +251,9 @@ def run_setup(console: Console, force: bool = False) -> None:
 
 def prove_bcc() -> str:
     """Compile and attach a pass-through XDP program in a scratch namespace; return the mode that worked."""
-    program = loader.compile_program(loader.BPF_DIR / "xdp_pass.c")
+    # A compile with bcc now, whatever the BPF cache holds: this proves the compiler, not the cache.
+    source = loader.BPF_DIR / "xdp_pass.c"
+    program = loader.compile_text(source, loader.translation_unit(source), [f"-I{loader.BPF_DIR}"])
     namespace = f"esprobe{os.getpid()}"
     try:
         fd = loader.load_xdp(program, "xdp_pass")

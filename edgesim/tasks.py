@@ -238,8 +238,35 @@ def lint(c: Context) -> None:
         raise Exit(code=result.returncode)
 
 
+@task(help={"clear": "remove the cache's entries (only its own: directories named by a sha256)"})
+@user_errors
+def bpf_cache(c: Context, clear: bool = False) -> None:
+    """List the BPF cache's entries (compiled programs, one per source, params and kernel), or clear it."""
+    from edgesim.bpf import cache
+
+    if clear:
+        need_root("bpf-cache --clear")
+        removed = cache.clear()
+        console.print(f"removed {len(removed)} entries from {cache.root()}")
+        return
+    for key in cache.entries():
+        out.print(key, highlight=False)
+
+
 ns = Collection(
-    setup, up, down, status, exec, plan, render, schema, test, lint, traffic_tasks.attack, traffic_tasks.load
+    setup,
+    up,
+    down,
+    status,
+    exec,
+    plan,
+    render,
+    schema,
+    test,
+    lint,
+    bpf_cache,
+    traffic_tasks.attack,
+    traffic_tasks.load,
 )
 # Each feature brings its own sub-collections (`invoke <area> <task>`): its `tasks` module's COLLECTIONS.
 for _feature, module in parts("tasks"):

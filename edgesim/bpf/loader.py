@@ -1,4 +1,4 @@
-"""Compile BPF C sources with bcc and attach XDP and TC programs inside a node's network namespace."""
+"""Compile BPF C sources with bcc (or take them from the BPF cache); attach XDP and TC programs to devices."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifinfmsg import XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE
 
+from edgesim.bpf import cache
 from edgesim.errors import EdgesimError, Problem
 
 if TYPE_CHECKING:
@@ -138,8 +139,24 @@ def low_priority(niceness: int = 15) -> Iterator[None]:
 
 def compile_program(
     source: Path, cflags: Sequence[str] = (), params: Mapping[str, int | str] | None = None
-) -> bcc.BPF:
-    """Compile a C source in edgesim/bpf with bcc, with -D definitions from params."""
+) -> Any:
+    """Compile a C source in edgesim/bpf, with -D definitions from params, and return the program.
+
+    From the BPF cache (edgesim.bpf.cache: compiled once per source, params, kernel and bcc, then loaded
+    without a compiler) unless EDGESIM_BPF_CACHE=off, which compiles in-process with bcc every time. Both
+    offer the same interface: `program[b"map"]`, and the load_* functions here.
+    """
+    path = source if source.is_absolute() else BPF_DIR / source
+    # bcc resolves relative paths against its own working directory; absolute paths avoid surprises.
+    flags = [f"-I{BPF_DIR}", *cflags, *(f"-D{name}={value}" for name, value in (params or {}).items())]
+    text = translation_unit(path)
+    if cache.enabled():
+        return cache.load(path, text, flags)
+    return compile_text(path, text, flags)
+
+
+def compile_text(path: Path, text: str, flags: Sequence[str]) -> bcc.BPF:
+    """Compile a translation unit with bcc in this process (path names it in messages)."""
     try:
         from bcc import BPF
     except ImportError as exc:
@@ -147,13 +164,10 @@ def compile_program(
             Problem("bcc", f"the bcc Python module cannot be imported: {exc}"),
             hint="install python3-bpfcc and link it into the venv (edgesim.hostsetup.run_setup)",
         ) from exc
-    path = source if source.is_absolute() else BPF_DIR / source
-    # bcc resolves relative paths against its own working directory; absolute paths avoid surprises.
-    flags = [f"-I{BPF_DIR}", *cflags, *(f"-D{name}={value}" for name, value in (params or {}).items())]
     # The error is raised after the capture ends: only then is bcc's output complete and visible again.
     with _captured_output() as output:
         try:
-            program = BPF(text=translation_unit(path).encode(), cflags=flags)
+            program = BPF(text=text.encode(), cflags=list(flags))
         except Exception as exc:  # bcc raises a bare Exception when clang fails
             failure: Exception | None = exc
         else:
@@ -171,7 +185,7 @@ def compile_program(
     return program
 
 
-def _load(program: bcc.BPF, function: str, prog_type: int, kind: str) -> int:
+def _load(program: Any, function: str, prog_type: int, kind: str) -> int:
     """Load one function of a compiled program as `prog_type` through the verifier and return its fd."""
     with _captured_output() as output:
         try:
@@ -181,26 +195,28 @@ def _load(program: bcc.BPF, function: str, prog_type: int, kind: str) -> int:
         else:
             failure = None
     if failure is not None:
+        # A cached program's refusal carries the verifier's log; bcc prints it to the captured output.
+        verifier = getattr(failure, "log", None) or output
         raise EdgesimError(
             [
                 Problem(function, f"the kernel rejected the {kind} program: {failure}"),
-                *_output_problems(output),
+                *_output_problems(verifier),
             ]
         ) from failure
-    return loaded.fd
+    return int(loaded.fd)
 
 
-def load_xdp(program: bcc.BPF, function: str) -> int:
+def load_xdp(program: Any, function: str) -> int:
     """Load one function of a compiled program as XDP through the verifier and return its fd."""
     return _load(program, function, type(program).XDP, "XDP")
 
 
-def load_tc(program: bcc.BPF, function: str) -> int:
+def load_tc(program: Any, function: str) -> int:
     """Load one function of a compiled program as a TC classifier (cls_bpf) and return its fd."""
     return _load(program, function, type(program).SCHED_CLS, "TC")
 
 
-def load_socket_filter(program: bcc.BPF, function: str) -> int:
+def load_socket_filter(program: Any, function: str) -> int:
     """Load one function of a compiled program as a socket filter and return its fd."""
     return _load(program, function, type(program).SOCKET_FILTER, "socket filter")
 

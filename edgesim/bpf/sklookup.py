@@ -9,12 +9,10 @@ import ctypes.util
 import errno
 import os
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import Any
 
+from edgesim.bpf.image import LoadedImage
 from edgesim.errors import EdgesimError, Problem
-
-if TYPE_CHECKING:
-    import bcc
 
 # uapi/linux/bpf.h: the program type, and the attach type it must be loaded and linked with.
 BPF_PROG_TYPE_SK_LOOKUP = 30
@@ -37,12 +35,14 @@ def _errno(result: int) -> int:
     return -result if result < 0 else ctypes.get_errno()
 
 
-def load(program: bcc.BPF, function: str) -> int:
+def load(program: Any, function: str) -> int:
     """Load one function of a compiled program as an SK_LOOKUP program and return its fd."""
     try:
         return program.load_func(function.encode(), BPF_PROG_TYPE_SK_LOOKUP, None, BPF_SK_LOOKUP).fd
     except Exception as exc:  # bcc raises a bare Exception when the verifier refuses
-        raise EdgesimError(Problem(function, f"the kernel rejected the sk_lookup program: {exc}")) from exc
+        verifier = [Problem("verifier", line) for line in getattr(exc, "log", [])]
+        problem = Problem(function, f"the kernel rejected the sk_lookup program: {exc}")
+        raise EdgesimError([problem, *verifier]) from exc
 
 
 def attach(prog_fd: int, netns_path: str) -> int:
@@ -62,8 +62,12 @@ def attach(prog_fd: int, netns_path: str) -> int:
     return link
 
 
-def map_fd(program: bcc.BPF, name: str) -> int:
+def map_fd(program: Any, name: str) -> int:
     """The fd of one of a compiled program's maps (for map types bcc's tables do not cover)."""
+    if isinstance(program, LoadedImage):
+        if name not in program.map_fds:
+            raise EdgesimError(Problem(name, "no such map in the program"))
+        return program.map_fd(name)
     from bcc.libbcc import lib
 
     fd = lib.bpf_table_fd(program.module, name.encode())
