@@ -74,9 +74,12 @@ def lab_veths(plan: LabPlan) -> list[tuple[str, str]]:
 
 def set_lab_tuning(plan: LabPlan, tuned: bool) -> None:
     """Every veth end of the lab as the backends build it now (GRO, not on the bridge's ports) or before."""
+    router = plan.nodes["router"]
+    hosts = {i.name for i in router.interfaces if plan.nodes[i.peer_node].role == "host"}
     for netns, ifname in lab_veths(plan):
         on_bridge = plan.backplane is not None and netns == plan.backplane.netns
-        set_gro(netns, ifname, tuned and not on_bridge)
+        from_a_host = netns == router.netns and ifname in hosts  # as backends/netns.py does
+        set_gro(netns, ifname, tuned and not on_bridge and not from_a_host)
 
 
 def drop_counters(plan: LabPlan) -> Counter[str]:

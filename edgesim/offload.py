@@ -35,8 +35,11 @@ def set_gro(netns: str, ifname: str, enabled: bool) -> None:
         _set_flag_here(ifname, "generic-receive-offload", "generic receive offload", enabled, where)
 
 
-def tune_veth_pair(ns_a: str, ifname_a: str, ns_b: str, ifname_b: str) -> None:
-    """GRO on both ends of a new veth pair: each end then receives on a NAPI ring of its own, in order.
+def tune_veth_pair(
+    ns_a: str, ifname_a: str, ns_b: str, ifname_b: str, gro: tuple[bool, bool] = (True, True)
+) -> None:
+    """GRO on the ends of a new veth pair that `gro` names: such an end receives on a NAPI ring of its own,
+    in order.
 
     Without it a veth hands what it receives to the sending CPU's backlog: a flow whose sender moves
     between the two CPUs is reordered (measured: thousands of spurious retransmissions a second), and what
@@ -44,8 +47,10 @@ def tune_veth_pair(ns_a: str, ifname_a: str, ns_b: str, ifname_b: str) -> None:
     No transmit queue in front of the ring (a veth has none): one held the sender back instead of dropping
     a burst, but under a flood it stayed full and tail-dropped the BGP and BFD packets behind the flood.
     """
-    set_gro(ns_a, ifname_a, True)
-    set_gro(ns_b, ifname_b, True)
+    if gro[0]:
+        set_gro(ns_a, ifname_a, True)
+    if gro[1]:
+        set_gro(ns_b, ifname_b, True)
 
 
 def gro_enabled(netns: str, ifname: str) -> bool:

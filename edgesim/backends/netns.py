@@ -44,7 +44,11 @@ class NetnsBackend:
                 kind="veth",
                 peer={"ifname": link.b.ifname, "net_ns_fd": str(NETNS_DIR / ns_b)},
             )
-        tune_veth_pair(ns_a, link.a.ifname, ns_b, link.b.ifname)
+        # No GRO on the end that receives from a traffic source (a host): trafgen's full-rate floods fill that
+        # ring faster than NAPI empties it, and trafgen takes its packet ring's frames still held there
+        # for an error (EAGAIN); the backlog a veth uses without GRO drops them instead.
+        sources = (plan.nodes[link.a.node].role == "host", plan.nodes[link.b.node].role == "host")
+        tune_veth_pair(ns_a, link.a.ifname, ns_b, link.b.ifname, gro=(not sources[1], not sources[0]))
 
     def create_bridge(self, plan: LabPlan, bridge: BackplanePlan) -> None:
         """A bridge in a namespace of its own, and a veth from it into each node with the planned address,
