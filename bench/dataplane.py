@@ -17,7 +17,7 @@ connections all reach edge1's iperf3 server, and measures, in one run, both dire
                  firewall, anycast GRE to the site router and back through the edge
 
 Each stage is measured with the lab's veths as they were built before (no GRO) and as the backends build
-them now (GRO at both ends; the backplane bridge's own ports without), side by side. For each run:
+them now (GRO, except the router's ends facing hosts and the bridge's ports), side by side. For each run:
 throughput, the sender's retransmissions, and where packets were dropped (the veths' own drop counters,
 which count a full ring of the receiving end as the sender's tx drop).
 
@@ -73,7 +73,7 @@ def lab_veths(plan: LabPlan) -> list[tuple[str, str]]:
 
 
 def set_lab_tuning(plan: LabPlan, tuned: bool) -> None:
-    """Every veth end of the lab as the backends build it now (GRO, not on the bridge's ports) or before."""
+    """Every veth end of the lab as the backends build it now (GRO, see backends/netns.py) or before."""
     router = plan.nodes["router"]
     hosts = {i.name for i in router.interfaces if plan.nodes[i.peer_node].role == "host"}
     for netns, ifname in lab_veths(plan):

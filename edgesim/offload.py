@@ -53,12 +53,6 @@ def tune_veth_pair(
         set_gro(ns_b, ifname_b, True)
 
 
-def gro_enabled(netns: str, ifname: str) -> bool:
-    """Whether `ifname` in `netns` has generic receive offload on (`ethtool -k`: generic-receive-offload)."""
-    with namespaces.inside(netns), Ethtool() as ethtool:
-        return bool(ethtool.get_offload_flags(ifname)["generic-receive-offload"])
-
-
 def _set_flag_here(ifname: str, flag: str, what: str, enabled: bool, where: str) -> None:
     try:
         # Its sockets are bound to the namespace they are opened in: open and use them inside.
