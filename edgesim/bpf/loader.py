@@ -221,6 +221,20 @@ def load_socket_filter(program: Any, function: str) -> int:
     return _load(program, function, type(program).SOCKET_FILTER, "socket filter")
 
 
+def map_fd(program: Any, name: str) -> int:
+    """The fd of one of a compiled program's maps (for map types bcc's tables do not cover: socket maps)."""
+    if hasattr(program, "map_fds"):  # a cached image (edgesim.bpf.image.LoadedImage)
+        if name not in program.map_fds:
+            raise EdgesimError(Problem(name, "no such map in the program"))
+        return int(program.map_fd(name))
+    from bcc.libbcc import lib
+
+    fd = lib.bpf_table_fd(program.module, name.encode())
+    if fd < 0:
+        raise EdgesimError(Problem(name, "no such map in the program"))
+    return int(fd)
+
+
 def attach_socket_filter(sock: socket.socket, fd: int) -> None:
     """Attach a loaded socket filter to a socket (SO_ATTACH_BPF); it replaces the socket's filter, if any."""
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, fd)

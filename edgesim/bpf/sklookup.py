@@ -11,7 +11,6 @@ import os
 from functools import cache
 from typing import Any
 
-from edgesim.bpf.image import LoadedImage
 from edgesim.errors import EdgesimError, Problem
 
 # uapi/linux/bpf.h: the program type, and the attach type it must be loaded and linked with.
@@ -60,20 +59,6 @@ def attach(prog_fd: int, netns_path: str) -> int:
             )
         )
     return link
-
-
-def map_fd(program: Any, name: str) -> int:
-    """The fd of one of a compiled program's maps (for map types bcc's tables do not cover)."""
-    if isinstance(program, LoadedImage):
-        if name not in program.map_fds:
-            raise EdgesimError(Problem(name, "no such map in the program"))
-        return program.map_fd(name)
-    from bcc.libbcc import lib
-
-    fd = lib.bpf_table_fd(program.module, name.encode())
-    if fd < 0:
-        raise EdgesimError(Problem(name, "no such map in the program"))
-    return fd
 
 
 def sockmap_set(fd: int, index: int, sock_fd: int) -> None:

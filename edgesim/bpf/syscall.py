@@ -16,6 +16,8 @@ BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
 BPF_MAP_GET_NEXT_KEY = 4
 BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
 BPF_MAP_LOOKUP_BATCH = 24
 BPF_MAP_UPDATE_BATCH = 26
 # The name the kernel keeps for a map or program: 15 characters and a NUL.
@@ -70,6 +72,16 @@ class _MapBatch(ctypes.Structure):
         ("map_fd", ctypes.c_uint32),
         ("elem_flags", ctypes.c_uint64),
         ("flags", ctypes.c_uint64),
+    ]
+
+
+class _ProgAttach(ctypes.Structure):
+    _fields_ = [
+        ("target_fd", ctypes.c_uint32),
+        ("attach_bpf_fd", ctypes.c_uint32),
+        ("attach_type", ctypes.c_uint32),
+        ("attach_flags", ctypes.c_uint32),
+        ("replace_bpf_fd", ctypes.c_uint32),
     ]
 
 
@@ -235,6 +247,16 @@ def prog_load(
 
 
 @cache
+def prog_attach(target_fd: int, prog_fd: int, attach_type: int) -> None:
+    """Attach a program to a target that is not a device (a socket map, a cgroup): BPF_PROG_ATTACH."""
+    _bpf(BPF_PROG_ATTACH, _ProgAttach(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type))
+
+
+def prog_detach(target_fd: int, prog_fd: int, attach_type: int) -> None:
+    """Detach what prog_attach attached (the target's fds closing detaches it as well)."""
+    _bpf(BPF_PROG_DETACH, _ProgAttach(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type))
+
+
 def possible_cpus() -> int:
     """How many CPUs a per-CPU map holds a value for (the kernel's possible CPUs, not the online ones)."""
     text = open("/sys/devices/system/cpu/possible").read().strip()

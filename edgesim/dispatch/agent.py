@@ -43,7 +43,7 @@ class Dispatcher:
         with loader.low_priority():
             self.bpf = loader.compile_program(PROGRAM)
         self.prog_fd = sklookup.load(self.bpf, ENTRY)
-        self.sockets_fd = sklookup.map_fd(self.bpf, "sockets")
+        self.sockets_fd = loader.map_fd(self.bpf, "sockets")
         self.table = BindingTable()
         self.registered: dict[str, tuple[int, int]] = {}  # label -> (pid, socket inode) in the map
         self.problems: dict[str, str] = {}  # label -> why its registration is not in the map

@@ -87,6 +87,11 @@ def dns_socket(edge: str) -> str:
     return f"dns-{edge}.sock"
 
 
+def proxy_socket(edge: str) -> str:
+    """The control socket of an edge's TCP proxy, relative to the lab's state directory."""
+    return f"proxy-{edge}.sock"
+
+
 def dispatch_socket(edge: str) -> str:
     """The control socket of an edge's dispatch agent, relative to the lab's state directory."""
     return f"dispatch-{edge}.sock"

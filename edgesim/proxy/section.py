@@ -6,6 +6,10 @@ from pydantic import Field
 
 from edgesim.fields import NodeName, Port, Strict
 
+# Bytes a spliced direction may queue in the kernel beyond the sockets' own buffers by default: several
+# windows on this lab's paths.
+DEFAULT_BUDGET = 16 << 20
+
 
 class Keepalive(Strict):
     """TCP keepalive of the edge proxy's sockets (both sides)."""
@@ -34,6 +38,19 @@ class TcpProxy(Strict):
         description="A connection whose unsent bytes drain slower than this (over drain_window_s) is closed.",
     )
     drain_window_s: float = Field(2.0, gt=0, le=3600, description="The window of the drain-pace check.")
+    splice: bool = Field(
+        True,
+        description="Hand each connection to the kernel once both sides are up (SOCKMAP); false: copy in "
+        "user space. Where the kernel refuses, the proxy copies and says so.",
+    )
+    splice_budget_bytes: int = Field(
+        DEFAULT_BUDGET,
+        ge=65536,
+        le=1 << 30,
+        description="Bytes a spliced direction may hand to the kernel ahead of what its reader's socket "
+        "has taken (a redirect reopens the sender's window at once: this is the back pressure); past it the "
+        "proxy copies until the reader catches up.",
+    )
 
     def effective_user_timeout_ms(self) -> int:
         """TCP_USER_TIMEOUT: as configured, else the time keepalive takes to give up on a silent peer."""

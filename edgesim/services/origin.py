@@ -4,6 +4,8 @@ Run inside a host node by the lab supervisor: `python -m edgesim.services.origin
 One command per line:
 
     send N [after MS]   send N bytes (after MS milliseconds), as fast as the connection takes them
+    pattern N           send N bytes of edgesim.services.pattern (checkable: a lost or moved byte shows)
+    sink N              read N bytes, then answer `sha256 HEX` of them
     anything else       echoed back
 """
 
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import sys
 
+from edgesim.services import pattern
 from edgesim.services.serving import host_port, stop_event
 
 CHUNK = 65536
@@ -40,10 +44,42 @@ def parse_send(line: bytes) -> tuple[int, float] | None:
         return None
 
 
+async def _pattern(writer: asyncio.StreamWriter, count: int) -> None:
+    for block in pattern.blocks(0, count, CHUNK):
+        writer.write(block)
+        await writer.drain()
+
+
+async def _sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: int) -> None:
+    digest = hashlib.sha256()
+    while count > 0:
+        data = await reader.read(min(count, CHUNK))
+        if not data:
+            return  # the peer stopped early: no answer
+        digest.update(data)
+        count -= len(data)
+    writer.write(f"sha256 {digest.hexdigest()}\n".encode())
+    await writer.drain()
+
+
+def parse_count(line: bytes, verb: bytes) -> int | None:
+    """`VERB N` → N; None for any other line."""
+    words = line.split()
+    if len(words) != 2 or words[0] != verb or not words[1].isdigit():
+        return None
+    return int(words[1])
+
+
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Serve one connection until the peer closes it or it breaks."""
     try:
         while line := await reader.readline():
+            if (count := parse_count(line, b"pattern")) is not None:
+                await _pattern(writer, count)
+                continue
+            if (count := parse_count(line, b"sink")) is not None:
+                await _sink(reader, writer, count)
+                continue
             command = parse_send(line)
             if command is None:
                 writer.write(line)

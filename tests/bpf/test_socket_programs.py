@@ -108,7 +108,7 @@ def _reaches(address: str, port: int, listeners: dict[str, socket.socket]) -> st
 def test_sk_lookup_takes_the_most_specific_binding(scratch: str) -> None:
     bpf = loader.compile_program(Path("sk_dispatch.c"))
     prog = sklookup.load(bpf, "dispatch")
-    sockets_fd = sklookup.map_fd(bpf, "sockets")
+    sockets_fd = loader.map_fd(bpf, "sockets")
     table = BindingTable()
     for binding in (
         Binding(label="all", prefix=PREFIX),

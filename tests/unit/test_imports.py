@@ -144,6 +144,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.mitigation.maps",
             "edgesim.mitigation.store",
             "edgesim.mitigation.synproxy",
+            "edgesim.proxy.control",
+            "edgesim.proxy.splice",
             "edgesim.routing",  # its __init__ re-exports routing.control
             "edgesim.routing.announcements",
             "edgesim.routing.birdc",
