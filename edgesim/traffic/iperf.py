@@ -32,9 +32,15 @@ def run(
     reverse: bool = False,
     streams: int = 1,
     port: int = DEFAULT_PORT,
+    via: tuple[str, int] | None = None,
 ) -> IperfResult:
-    """One iperf3 TCP run from node `client` to `address` served by node `server` (-R: the other way)."""
+    """One iperf3 TCP run from node `client` to `address` served by node `server` (-R: the other way).
+
+    `via`: the address and port the client connects to instead (a proxy in front of the server).
+    """
     check_target(plan, address, "address")  # an address of this lab, never one outside it
+    target, target_port = via or (address, port)
+    check_target(plan, target, "via")
     listener = namespaces.popen_in(
         plan.nodes[server].netns,
         ["iperf3", "-s", "-1", "-B", address, "-p", str(port)],
@@ -43,7 +49,7 @@ def run(
     )
     try:
         time.sleep(0.3)  # the one-shot server's listen
-        argv = ["iperf3", "-c", address, "-p", str(port), "-t", str(seconds), "-P", str(streams), "-J"]
+        argv = ["iperf3", "-c", target, "-p", str(target_port), "-t", str(seconds), "-P", str(streams), "-J"]
         result = namespaces.run_in(
             plan.nodes[client].netns,
             [*argv, *(["-R"] if reverse else [])],
@@ -53,7 +59,7 @@ def run(
         )
         report = json.loads(result.stdout or "{}")
         if "error" in report or "end" not in report:
-            where = f"iperf3 {client} -> {address}:{port}"
+            where = f"iperf3 {client} -> {target}:{target_port}"
             raise EdgesimError(Problem(where, str(report.get("error", result.stderr.strip()))))
         received, sent = report["end"]["sum_received"], report["end"]["sum_sent"]
         return IperfResult(received["bits_per_second"] / 1e9, sent.get("retransmits", 0))
