@@ -3,13 +3,13 @@ maps equal to the lab's LB state (and to what the health checks see), reports co
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import IPRoute
-
+from edgesim import namespaces
 from edgesim.bpf import loader
 from edgesim.errors import EdgesimError, Problem
 from edgesim.lb import layout, maps, store, table
@@ -44,13 +44,13 @@ class Balancer:
         self.mode = ""
 
     def _ifindex(self) -> int:
-        with IPRoute(netns=self.netns) as ipr:
-            found = ipr.link_lookup(ifname=self.backplane)
-        if not found:
+        try:
+            with namespaces.inside(self.netns):
+                return socket.if_nametoindex(self.backplane)
+        except OSError:
             raise EdgesimError(
                 Problem(f"{self.netns}/{self.backplane}", "no such interface", "is the lab up?")
-            )
-        return found[0]
+            ) from None
 
     def start(self, mode: str) -> None:
         """Fill the maps, put the LB behind the DoS program, attach the backplane program, start checks."""
