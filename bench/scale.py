@@ -51,7 +51,7 @@ VIPS = ("198.51.100.10", "198.51.100.20")
 CLIENTS = 4
 # As the foundation's spread test: a share outside 4.6 standard deviations has p ≈ 4e-6 per edge.
 SIGMAS = 4.6
-console = Console(width=150)
+console = Console(width=200)
 
 
 def topology(edges: int) -> str:
