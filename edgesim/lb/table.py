@@ -24,6 +24,11 @@ class Buckets(Sequence[tuple[int, int]]):
     firsts: bytes
     seconds: bytes
 
+    @classmethod
+    def every(cls, first: int, second: int) -> Buckets:
+        """Every slot with the same owners (packet tests and benchmarks)."""
+        return cls(bytes([first]) * maglev.RING_SIZE, bytes([second]) * maglev.RING_SIZE)
+
     def __len__(self) -> int:
         return len(self.firsts)
 
