@@ -3,7 +3,7 @@
 The root file system is the docker provider's guest (image.py: debootstrap, sshd, the vagrant user, the
 host role's packages as a local apt repository and a wheelhouse) plus what a machine needs to boot: Debian's
 own kernel (linux-image-amd64, 6.1), systemd, udev, DHCP by systemd-networkd, and extlinux in the disk's
-boot sector. The host role's packages are installed too (the guest's provisioning finds them present), all
+first sector. The host role's packages are installed too (the guest's provisioning finds them present), all
 but the kernel headers: those stay in the local repository, so that the role's own headers step installs the
 running kernel's exact package, as on any Debian machine. Packaged as a libvirt box (a qcow2 disk,
 metadata.json, a Vagrantfile), kept under the state directory and `vagrant box add`ed under a name carrying
@@ -28,7 +28,6 @@ from rich.console import Console
 from edgesim.errors import EdgesimError, Problem
 from edgesim.vagrant import engine, image
 from edgesim.vagrant.steps import capture, run_logged
-from edgesim.waiting import wait_until
 
 BOX_PREFIX = "edgesim/bookworm-libvirt"
 BOXES = engine.STATE / "boxes"
@@ -58,7 +57,6 @@ ROOT_LABEL = "edgesim-root"
 # The kernel's console on the first serial port (libvirt's console, `virsh console`); classic interface
 # names, so the management NIC is eth0 whatever its PCI slot.
 KERNEL_ARGS = f"root=LABEL={ROOT_LABEL} ro console=ttyS0,115200 net.ifnames=0 biosdevname=0"
-MBR = Path("/usr/lib/syslinux/mbr/mbr.bin")
 NETWORK_UNIT = "[Match]\nName=eth*\n\n[Network]\nDHCP=ipv4\n"
 # sshd refuses to start without host keys: each machine makes its own before the unit's own check.
 SSH_KEYS_DROPIN = (
@@ -77,7 +75,6 @@ TOOLS = {
     "debootstrap": "debootstrap",
     "qemu-img": "qemu-utils",
     "extlinux": "extlinux",
-    "sfdisk": "fdisk",
     "losetup": "mount",
     "mkfs.ext4": "e2fsprogs",
     "vagrant": "vagrant",
@@ -134,9 +131,7 @@ def recipe() -> BoxRecipe:
 
 def missing_tools() -> list[str]:
     """The host commands the build needs and lacks, with their packages."""
-    return [f"{tool} ({package})" for tool, package in TOOLS.items() if shutil.which(tool) is None] + (
-        [] if MBR.exists() else [f"{MBR} (syslinux-common)"]
-    )
+    return [f"{tool} ({package})" for tool, package in TOOLS.items() if shutil.which(tool) is None]
 
 
 def box_added(name: str, env: dict[str, str]) -> bool:
@@ -265,26 +260,22 @@ def _configure(root: Path) -> str:
 
 
 def _disk(console: Console, root: Path, raw: Path, release: str, log: Path) -> None:
-    """A sparse raw disk: one bootable ext4 partition with the rootfs, extlinux, syslinux's MBR."""
-    console.print(f"box: {DISK_GIB} GiB disk, ext4 root, extlinux booting {release}")
+    """A sparse raw disk that is one ext4 file system, extlinux in its boot sector (no partition table).
+
+    Unpartitioned on purpose: extlinux records the file system's offset on the disk as the kernel reports
+    it for the device it installs to, and a loop device at an offset reports none (nor does every kernel
+    scan a loop device's partition table). BIOS loads the first sector, which is extlinux's own.
+    """
+    console.print(f"box: {DISK_GIB} GiB disk, one ext4 file system, extlinux booting {release}")
     with raw.open("wb") as f:
         f.truncate(DISK_GIB << 30)
-    run_logged(
-        console,
-        "sfdisk",
-        ["sfdisk", "--quiet", str(raw)],
-        log,
-        stdin=b"label: dos\nstart=2048, type=83, bootable\n",
-        echo=False,
-    )
     with _loop(raw) as device:
-        partition = Path(f"{device}p1")
         # extlinux reads ext4 without the 64bit feature only.
-        mkfs = ["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-O", "^64bit", str(partition)]
+        mkfs = ["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-O", "^64bit", device]
         run_logged(console, "mkfs.ext4", mkfs, log, echo=False)
         mnt = raw.parent / "mnt"
         mnt.mkdir()
-        subprocess.run(["mount", str(partition), str(mnt)], check=True)
+        subprocess.run(["mount", device, str(mnt)], check=True)
         try:
             subprocess.run(["cp", "-a", f"{root}/.", str(mnt)], check=True)
             (mnt / "boot/extlinux").mkdir()
@@ -293,31 +284,21 @@ def _disk(console: Console, root: Path, raw: Path, release: str, log: Path) -> N
                 f"LABEL debian\n  LINUX /boot/vmlinuz-{release}\n  INITRD /boot/initrd.img-{release}\n"
                 f"  APPEND {KERNEL_ARGS}\n"
             )
-            run_logged(
-                console, "extlinux", ["extlinux", "--install", str(mnt / "boot/extlinux")], log, echo=False
-            )
+            install = ["extlinux", "--install", str(mnt / "boot/extlinux")]
+            run_logged(console, "extlinux", install, log, echo=False)
         finally:
             subprocess.run(["umount", str(mnt)], check=True)
-        with open(device, "r+b") as disk:
-            disk.write(MBR.read_bytes()[:440])  # the boot code only: the partition table stays
 
 
 @contextlib.contextmanager
 def _loop(raw: Path) -> Iterator[str]:
-    """The raw disk as a loop device with its partitions, detached afterwards."""
-    result = subprocess.run(
-        ["losetup", "--find", "--show", "--partscan", str(raw)], capture_output=True, text=True, check=False
-    )
+    """The raw disk as a loop device, detached afterwards."""
+    argv = ["losetup", "--find", "--show", str(raw)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise EdgesimError(Problem("losetup", result.stderr.strip(), "the build needs a loop device"))
     device = result.stdout.strip()
     try:
-        wait_until(
-            lambda: Path(f"{device}p1").exists(),
-            timeout=10,
-            interval=0.2,
-            failure=lambda _: Problem("losetup", f"{device}p1 did not appear"),
-        )
         yield device
     finally:
         subprocess.run(["losetup", "--detach", device], check=False)

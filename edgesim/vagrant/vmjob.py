@@ -27,6 +27,8 @@ from edgesim.vagrant.steps import capture, run_logged
 REPO = box.image.REPO
 PLAYBOOK = REPO / "playbooks" / "vm.yml"
 LOG = engine.STATE / "vm.log"
+# The guest's serial console: boot messages with the kernel's timestamps, where a boot that hangs shows why.
+CONSOLE_LOG = engine.STATE / "vm-console.log"
 # Vagrant's boxes for the job, kept between runs (the box add is then skipped too).
 VAGRANT_HOME = engine.STATE / "vm-vagrant.d"
 # vagrant-libvirt names the domain after the Vagrantfile's directory (the scratch copy's "edgesim").
@@ -98,6 +100,7 @@ def vagrant_env(tree: Path, box_name: str) -> dict[str, str]:
         "EDGESIM_VAGRANT_BOX": box_name,
         "EDGESIM_LIBVIRT_DRIVER": "qemu",
         "EDGESIM_LIBVIRT_POOL": libvirtd.POOL,
+        "EDGESIM_LIBVIRT_CONSOLE_LOG": str(CONSOLE_LOG),
         "VAGRANT_HOME": str(VAGRANT_HOME),
         "VAGRANT_DEFAULT_PROVIDER": "libvirt",
         "VAGRANT_CHECKPOINT_DISABLE": "1",
