@@ -8,6 +8,7 @@ every core it gets) and stops both afterwards. It refuses to start libvirtd whil
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import xml.etree.ElementTree as ET
 from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
+from edgesim import guard
 from edgesim.errors import EdgesimError, Problem
 from edgesim.vagrant import engine
 from edgesim.vagrant.steps import capture
@@ -190,13 +192,15 @@ def volumes() -> list[str]:
 
 
 def remove_pool() -> None:
-    """Delete the pool's volumes (the box's image, a guest's disk) and the pool; nothing else is touched."""
-    if POOL in _checked("pool-list", "--all", "--name"):
+    """Delete the pool's volumes (the box's image, a guest's disk), the pool, and its directory.
+
+    The directory is the job's own: what a pool that vanished with its daemon left there goes too.
+    """
+    if running() and POOL in _checked("pool-list", "--all", "--name"):
         for volume in volumes() if POOL in _checked("pool-list", "--name") else []:
             _checked("vol-delete", "--pool", POOL, volume)
         _checked("pool-destroy", POOL)
-    if POOL_DIR.is_dir():
-        POOL_DIR.rmdir()  # empty now; rmdir refuses otherwise, and nothing else is removed
+    guard.remove_tree(POOL_DIR, POOL_DIR.parent)
 
 
 def active_networks() -> dict[str, list[IPv4Interface]]:
@@ -232,4 +236,72 @@ def process_leftovers(domain_prefix: str) -> list[str]:
             found.append(f"process {proc.name}: {command[:120]}")
     if POOL_DIR.exists():
         found.append(f"directory {POOL_DIR}")
+    return found
+
+
+# libvirt's networks put their rules into chains of its own, through iptables (iptables-nft here): the
+# chains, and the tables iptables-nft makes for them, stay after the last network is gone.
+_IPTABLES = ("iptables", "ip6tables")
+_TABLES = ("filter", "nat", "mangle")
+
+
+def nft_tables() -> set[tuple[str, str]]:
+    """The host's nftables tables, as (family, name)."""
+    result = capture(["nft", "-j", "list", "tables"])
+    if result.returncode != 0:
+        return set()
+    items = json.loads(result.stdout).get("nftables", [])
+    return {(i["table"]["family"], i["table"]["name"]) for i in items if "table" in i}
+
+
+def _rules(family: str, table: str) -> int:
+    result = capture(["nft", "-j", "list", "table", family, table])
+    if result.returncode != 0:
+        return 0
+    return sum(1 for i in json.loads(result.stdout).get("nftables", []) if "rule" in i)
+
+
+def libvirt_chains() -> dict[tuple[str, str], dict[str, list[str]]]:
+    """libvirt's chains per (command, table): each chain's own rules (as `-S` prints them)."""
+    found: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for command in _IPTABLES:
+        for table in _TABLES:
+            result = capture([command, "-w", "-t", table, "-S"])
+            if result.returncode != 0:
+                continue
+            chains: dict[str, list[str]] = {}
+            for line in result.stdout.splitlines():
+                words = line.split()
+                if len(words) >= 2 and words[0] in ("-N", "-A") and words[1].startswith("LIBVIRT_"):
+                    chains.setdefault(words[1], []).extend([line] if words[0] == "-A" else [])
+            if chains:
+                found[(command, table)] = chains
+    return found
+
+
+def remove_firewall(tables_before: set[tuple[str, str]]) -> None:
+    """Remove libvirt's chains once they are empty, then the tables made for them that nothing else uses."""
+    for (command, table), chains in libvirt_chains().items():
+        listing = capture([command, "-w", "-t", table, "-S"]).stdout.splitlines()
+        for chain, rules in chains.items():
+            if rules:
+                continue  # a network still uses it: not ours to remove
+            for line in listing:
+                words = line.split()
+                if words[:1] == ["-A"] and words[-2:] == ["-j", chain]:
+                    capture([command, "-w", "-t", table, "-D", *words[1:]])
+            capture([command, "-w", "-t", table, "-X", chain])
+    for family, name in nft_tables() - tables_before:
+        if _rules(family, name) == 0:
+            capture(["nft", "delete", "table", family, name])
+
+
+def firewall_leftovers(tables_before: set[tuple[str, str]]) -> list[str]:
+    """libvirt's chains, and tables that were not there before the job, still in the host's firewall."""
+    found = [
+        f"{command} -t {table} chain {chain}"
+        for (command, table), chains in libvirt_chains().items()
+        for chain in chains
+    ]
+    found += [f"nftables table {family} {name}" for family, name in sorted(nft_tables() - tables_before)]
     return found

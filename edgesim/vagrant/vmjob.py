@@ -122,6 +122,7 @@ def run(console: Console, keep: bool = False) -> VmReport:
     LOG.parent.mkdir(parents=True, exist_ok=True)
     LOG.write_text("")
     started_daemons = False
+    tables_before = libvirtd.nft_tables()
     scratch = Path(tempfile.mkdtemp(prefix="edgesim-vm-", dir="/var/tmp"))
     tree = scratch / "edgesim"
     try:
@@ -154,15 +155,17 @@ def run(console: Console, keep: bool = False) -> VmReport:
                     run_logged(
                         console, "vagrant destroy", ["vagrant", "destroy", "-f"], LOG, cwd=tree, env=env
                     )
-        if not keep:
-            libvirtd.remove_pool()
-            report.leftovers = libvirtd.leftovers(DOMAIN_PREFIX)
     finally:
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
+            libvirtd.remove_pool()
+            if libvirtd.running():
+                report.leftovers += libvirtd.leftovers(DOMAIN_PREFIX)
             if started_daemons:
                 libvirtd.stop()
                 report.leftovers += libvirtd.daemon_leftovers()
+                libvirtd.remove_firewall(tables_before)
+                report.leftovers += libvirtd.firewall_leftovers(tables_before)
             report.leftovers += libvirtd.process_leftovers(DOMAIN_PREFIX)
     return report
 
