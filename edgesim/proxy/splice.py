@@ -91,7 +91,6 @@ class Direction:
         self.peer = cookie(target)
         # The target's queue total before this direction wrote anything (an active opener's SYN counts 1).
         self.base = queued_total(target)
-        self.requested = False
 
     def state(self) -> SideState:
         """The program's counters for this side."""
@@ -118,7 +117,6 @@ class Direction:
         if tcp_info(self.source).bytes_received != read + state.redirected:
             return False
         self._write(state.passed, self.taken(copied) + self.splicer.budget, requested=True)
-        self.requested = True
         return True
 
     def extend(self, copied: int) -> None:
