@@ -40,6 +40,13 @@ _CMSG_SPACE = socket.CMSG_SPACE(12)
 _MAX_QUERY = 4096
 # How long the serving loop blocks before it looks at the stop flag.
 _POLL_S = 0.5
+# asm-generic/socket.h; Python's socket module does not name it. FORCE: past net.core.rmem_max (as root).
+SO_RCVBUFFORCE = 33
+# The socket's receive buffer. The default (rmem_default, 208 KiB) holds a few hundred datagrams at their
+# truesize: the burst the filter lets through when a flood starts (each source's bucket is full) overflowed
+# it, and a client's query that arrived in that moment was dropped with the flood's. Authoritative servers
+# set large buffers for the same reason (BIND's and unbound's so-rcvbuf).
+RECEIVE_BUFFER = 8 * 1024 * 1024
 # What `stats` lists when not asked for a number of top sources.
 DEFAULT_TOP = 10
 
@@ -82,6 +89,7 @@ class DnsServer:
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
         # One socket for every service address: the destination of each query says which VIP it was for,
         # and the reply leaves from that VIP.
         self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
