@@ -198,12 +198,14 @@ SUITES = {
     "bpf": ["tests/bpf"],
     "e2e": ["tests/e2e"],
     "vagrant": ["tests/vagrant"],
+    # Opt-in, not in `all`: the local box under software emulation (TCG), most of an hour.
+    "vm": ["tests/vm"],
 }
 
 
 @task(
     help={
-        "suite": "all | unit | bpf | e2e | vagrant",
+        "suite": "all | unit | bpf | e2e | vagrant | vm (opt-in: the libvirt box under TCG)",
         "k": "only tests matching this pytest -k expression",
         "skip-setup": "do not check host prerequisites first",
     }

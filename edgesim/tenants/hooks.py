@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from edgesim.errors import EdgesimError, Problem
+from edgesim.errors import Problem
 from edgesim.hooks import FeatureHooks, LabContext
 from edgesim.plan import LabPlan, NodePlan
 from edgesim.tenants.store import Store, StoreError
+from edgesim.waiting import wait_until
+
+# etcd's first write can take seconds where the machine is slow (a guest under software emulation: 2 s
+# timed out there); the seed is one transaction of the same values, so trying it again is harmless.
+SEED_REQUEST_TIMEOUT_S = 10.0
 
 
 class TenantHooks(FeatureHooks):
@@ -20,10 +25,23 @@ class TenantHooks(FeatureHooks):
         tenancy = ctx.plan.tenancy
         if tenancy is None or node.name != tenancy.store_node:
             return
-        try:
-            Store(tenancy.store_url, netns=node.netns).seed(ctx.plan.tenants)
-        except StoreError as err:
-            raise EdgesimError(Problem(f"nodes.{node.name}", f"cannot seed the config store: {err}")) from err
+        store = Store(tenancy.store_url, timeout=SEED_REQUEST_TIMEOUT_S, netns=node.netns)
+        errors: list[StoreError] = []
+
+        def seeded() -> bool:
+            try:
+                store.seed(ctx.plan.tenants)
+            except StoreError as err:
+                errors.append(err)
+                return False
+            return True
+
+        wait_until(
+            seeded,
+            timeout=ctx.timeout_s,
+            interval=1.0,
+            failure=lambda _: Problem(f"nodes.{node.name}", f"cannot seed the config store: {errors[-1]}"),
+        )
 
 
 HOOKS = TenantHooks()

@@ -152,10 +152,10 @@ def ensure(console: Console, rec: Recipe, log: Path) -> tuple[str, float]:
     shutil.rmtree(work, ignore_errors=True)
     root = work / "rootfs"
     try:
-        _base_rootfs(console, root, log)
-        with _chroot_mounts(root):
-            _offline_repository(console, root, rec, log)
-        _wheelhouse(console, root, rec, log)
+        base_rootfs(console, root, log)
+        with chroot_mounts(root):
+            offline_repository(console, root, rec, log)
+        wheelhouse(console, root, rec, log)
         _vagrant_user(root, rec)
         _import(console, root, rec.tag, log)
     finally:
@@ -167,7 +167,7 @@ def ensure(console: Console, rec: Recipe, log: Path) -> tuple[str, float]:
     return rec.tag, seconds
 
 
-def _base_rootfs(console: Console, root: Path, log: Path) -> None:
+def base_rootfs(console: Console, root: Path, log: Path) -> None:
     """Debian with the base packages, from a tarball kept by the last build with the same base."""
     key = hashlib.sha256(json.dumps([SUITE, MIRROR, BASE_PACKAGES]).encode()).hexdigest()[:16]
     cached = engine.STATE / f"base-{key}.tar"
@@ -177,7 +177,7 @@ def _base_rootfs(console: Console, root: Path, log: Path) -> None:
         subprocess.run(["tar", "--numeric-owner", "-xpf", str(cached), "-C", str(root)], check=True)
         return
     _debootstrap(console, root, log)
-    with _chroot_mounts(root):
+    with chroot_mounts(root):
         _base_packages(console, root, log)
     for old in engine.STATE.glob("base-*.tar"):
         old.unlink()  # one base at a time: an older one would never be used again
@@ -207,7 +207,7 @@ def _debootstrap(console: Console, root: Path, log: Path) -> None:
 def _base_packages(console: Console, root: Path, log: Path) -> None:
     """Vagrant's and the provisioners' needs, installed with apt (which orders their configuration)."""
     console.print(f"image: {len(BASE_PACKAGES)} base packages (sshd, sudo, rsync, python3, ansible-core)")
-    _in_root(
+    in_root(
         console,
         "image: base packages",
         root,
@@ -217,7 +217,7 @@ def _base_packages(console: Console, root: Path, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def _chroot_mounts(root: Path) -> Iterator[None]:
+def chroot_mounts(root: Path) -> Iterator[None]:
     """/proc and /dev inside the rootfs while apt and pip run in it, and the host's resolver."""
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
     mounted: list[Path] = []
@@ -231,7 +231,8 @@ def _chroot_mounts(root: Path) -> Iterator[None]:
             subprocess.run(["umount", "--lazy", str(path)], check=False)
 
 
-def _in_root(console: Console, what: str, root: Path, script: str, log: Path) -> None:
+def in_root(console: Console, what: str, root: Path, script: str, log: Path) -> None:
+    """Run a shell script inside the rootfs, noninteractively, its output in the log."""
     run_logged(
         console,
         what,
@@ -242,11 +243,11 @@ def _in_root(console: Console, what: str, root: Path, script: str, log: Path) ->
     )
 
 
-def _offline_repository(console: Console, root: Path, rec: Recipe, log: Path) -> None:
+def offline_repository(console: Console, root: Path, rec: Recipe, log: Path) -> None:
     """Download the role's packages with their dependencies into a local apt repository, its only source."""
     console.print(f"image: the host role's {len(rec.role_packages)} packages into a local apt repository")
     packages = " ".join(rec.role_packages)
-    _in_root(
+    in_root(
         console,
         "image: apt download",
         root,
@@ -266,7 +267,7 @@ def _offline_repository(console: Console, root: Path, rec: Recipe, log: Path) ->
     )
 
 
-def _wheelhouse(console: Console, root: Path, rec: Recipe, log: Path) -> None:
+def wheelhouse(console: Console, root: Path, rec: Recipe, log: Path) -> None:
     """Wheels of pip, the build backend and every Python dependency (sdists are built into wheels here).
 
     pip runs on the host, from edgesim's own venv: it has the host's index and certificate settings, and the
@@ -280,22 +281,27 @@ def _wheelhouse(console: Console, root: Path, rec: Recipe, log: Path) -> None:
     (root / "etc/pip.conf").write_text(PIP_CONF)
 
 
-def _vagrant_user(root: Path, rec: Recipe) -> None:
-    """The vagrant user with the insecure key and password-less sudo; sshd and the container's command."""
+def vagrant_user(root: Path, key: str) -> None:
+    """The vagrant user with the insecure key, password-less sudo and sshd's settings, without host keys."""
     # Password "*": no password login, but not a locked account ("!"), which sshd may refuse outright.
     useradd = ["useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", "vagrant"]
     subprocess.run(["chroot", str(root), *useradd], check=True)
     ssh_dir = root / "home/vagrant/.ssh"
     ssh_dir.mkdir(mode=0o700)
-    (ssh_dir / "authorized_keys").write_text(rec.insecure_key)
+    (ssh_dir / "authorized_keys").write_text(key)
     (ssh_dir / "authorized_keys").chmod(0o600)
     subprocess.run(["chroot", str(root), "chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh"], check=True)
     sudoers = root / "etc/sudoers.d/vagrant"
     sudoers.write_text(SUDOERS)
     sudoers.chmod(0o440)
     (root / "etc/ssh/sshd_config.d/edgesim.conf").write_text(SSHD_CONFIG)
-    for key in (root / "etc/ssh").glob("ssh_host_*"):
-        key.unlink()  # every container makes its own at start
+    for host_key in (root / "etc/ssh").glob("ssh_host_*"):
+        host_key.unlink()  # every guest makes its own when it starts
+
+
+def _vagrant_user(root: Path, rec: Recipe) -> None:
+    """The vagrant user, and the container's command."""
+    vagrant_user(root, rec.insecure_key)
     init = root / INIT.lstrip("/")
     init.write_text(INIT_SCRIPT)
     init.chmod(0o755)

@@ -6,7 +6,8 @@ from invoke import Collection, Context, Exit, task
 from rich.table import Table
 
 from edgesim.taskutil import console, need_root, out, user_errors
-from edgesim.vagrant import engine, image, job
+from edgesim.vagrant import box as box_build
+from edgesim.vagrant import engine, image, job, libvirtd, vmjob
 
 
 @task(help={"keep": "leave the guest, the scratch copy and the engine running (to look inside)"})
@@ -57,4 +58,59 @@ def stop(c: Context) -> None:
     console.print("engine stopped")
 
 
-ns = Collection(check, prepare, stop)
+@task(name="box")
+@user_errors
+def box(c: Context) -> None:
+    """Build the Debian 12 libvirt box from Debian's packages and `vagrant box add` it (cached by recipe)."""
+    need_root("vagrant box")
+    vmjob.install_tools(console)
+    env = {"VAGRANT_CHECKPOINT_DISABLE": "1"}
+    built = box_build.ensure(console, box_build.recipe(), vmjob.LOG, env)
+    state = f"built in {built.build_seconds:.0f} s" if built.build_seconds else "cached"
+    out.print(f"box {built.name}: {built.path} ({built.bytes / 1e6:.0f} MB, {state})")
+    out.print(
+        f"export EDGESIM_VAGRANT_BOX={built.name} EDGESIM_LIBVIRT_DRIVER=qemu"
+        "   # qemu: TCG, for hosts without VT-x/AMD-V"
+    )
+    out.print("vagrant up --provider=libvirt")
+
+
+@task(help={"keep": "leave the guest, the scratch copy and libvirtd running (to look inside)"})
+@user_errors
+def vm(c: Context, keep: bool = False) -> None:
+    """The VM job: the local box under TCG, `bootstrap up`, smoke e2e, kernel GRE, destroy, nothing left."""
+    need_root("vagrant vm")
+    report = vmjob.run(console, keep=keep)
+    table = Table(title="vagrant libvirt (TCG) job")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for name, seconds in report.seconds.items():
+        table.add_row(name, f"{seconds:.0f}")
+    table.add_row("[bold]total", f"[bold]{sum(report.seconds.values()):.0f}")
+    out.print(table)
+    built = "built" if report.box_built else "cached"
+    out.print(
+        f"box {report.box} ({built}, {report.box_bytes / 1e6:.0f} MB); guest kernel {report.guest_kernel}"
+    )
+    out.print(f"guest boot: {report.guest_boot}")
+    out.print(f"kernel headers: {report.headers}; {report.headers_build}")
+    out.print(f"smoke: {report.smoke_summary}; kernel GRE: {report.gre_summary}")
+    if report.leftovers:
+        console.print(f"[red]error:[/] the job left behind: {', '.join(report.leftovers)}")
+        raise Exit(code=1)
+
+
+@task(name="libvirt-stop")
+@user_errors
+def libvirt_stop(c: Context) -> None:
+    """Stop the libvirtd and virtlogd that `vagrant vm --keep` started (refuses while a guest of it runs)."""
+    need_root("vagrant libvirt-stop")
+    left = libvirtd.leftovers(vmjob.DOMAIN_PREFIX) if libvirtd.running() else []
+    if left:
+        console.print(f"[red]error:[/] libvirt still holds {', '.join(left)} (hint: vagrant destroy -f)")
+        raise Exit(code=1)
+    libvirtd.stop()
+    console.print("libvirtd stopped")
+
+
+ns = Collection(check, prepare, stop, box, vm, libvirt_stop)

@@ -105,6 +105,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.vagrant.steps",
             "edgesim.vagrant.engine",
             "edgesim.vagrant.image",
+            "edgesim.vagrant.box",  # the libvirt box, from the image's rootfs
+            "edgesim.vagrant.libvirtd",  # libvirt's daemons started by hand, what they hold
         ],
     ),
     (
@@ -170,6 +172,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.metrics.live",  # the lab's live state for the picture
             "edgesim.metrics.watch",  # the live dashboard
             "edgesim.vagrant.job",  # the Vagrant CI job
+            "edgesim.vagrant.vmjob",  # the VM job (libvirt, TCG)
         ],
     ),
     (
