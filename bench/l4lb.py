@@ -27,9 +27,9 @@ from edgesim import lab as lab_api
 from edgesim.bpf import loader, testrun
 from edgesim.bpf.tables import be32
 from edgesim.lb import control
-from edgesim.lb import layout as lb_layout
 from edgesim.lb import maps as lb_maps
 from edgesim.lb.store import LbEdge, LbState
+from edgesim.lb.table import Buckets
 from edgesim.mitigation import layout, maps
 from edgesim.mitigation.rules import RULE_ADAPTER, build_rule_set
 from edgesim.plan import LabPlan
@@ -68,14 +68,14 @@ def per_packet_costs() -> list[tuple[str, str, float]]:
         results.append((case, runs[0].verdict, statistics.median(r.duration_ns for r in runs)))
 
     chain = bpf[b"chain"]
-    lb_maps.write_table(bpf, [(0, 0)] * lb_layout.RING_SIZE, False, 0, 1)
+    lb_maps.write_table(bpf, Buckets.every(0, 0), False, 0, 1)
     measure("DoS program alone (no LB in the chain)", ddos, direct)
     chain[layout.CHAIN_NEXT] = lb
-    lb_maps.write_table(bpf, [(0, 0)] * lb_layout.RING_SIZE, True, 0, 1)
+    lb_maps.write_table(bpf, Buckets.every(0, 0), True, 0, 1)
     measure("DoS + LB, owner is this edge (local)", ddos, direct)
-    lb_maps.write_table(bpf, [(1, 1)] * lb_layout.RING_SIZE, True, 0, 1)
+    lb_maps.write_table(bpf, Buckets.every(1, 1), True, 0, 1)
     measure("DoS + LB, owner is another edge (forwarded)", ddos, direct)
-    lb_maps.write_table(bpf, [(0, 0)] * lb_layout.RING_SIZE, True, 0, 1)
+    lb_maps.write_table(bpf, Buckets.every(0, 0), True, 0, 1)
     encapsulated = raw(
         Ether(src=EDGES[1].mac, dst=EDGES[0].mac)
         / IP(src=EDGES[1].address, dst=EDGES[0].address, proto=4, ttl=2)

@@ -20,6 +20,17 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one rename, making its directory if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def atomic_write_json(path: Path, data: object) -> None:
     """Replace `path` with `data` as indented JSON, keys in the order given (plan.json: topology order)."""
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")

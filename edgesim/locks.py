@@ -70,6 +70,12 @@ def _try(path: Path) -> int | None:
     return fd
 
 
+def try_own(path: Path) -> int | None:
+    """Take the lock at `path` now, on a file descriptor of its own, or None when it is held (by anyone,
+    this process included: unlike `acquire`, it never nests). Closing the fd gives it back."""
+    return _try(Path(path).absolute())
+
+
 def acquire(path: Path, wait_s: float = 0.0, waiting: Callable[[str], None] | None = None) -> None:
     """Take the lock at `path`, waiting up to `wait_s` (telling `waiting` once whom for); raises Busy."""
     path = Path(path).absolute()

@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
-from pyroute2 import netns as pr_netns
-
 from edgesim import guard
 from edgesim.waiting import wait_until
 
@@ -33,11 +31,15 @@ def exists(name: str) -> bool:
 
 def list_with_prefix(prefix: str) -> list[str]:
     """Named namespaces whose name starts with `prefix`."""
+    from pyroute2 import netns as pr_netns  # here: an agent that only enters namespaces never imports it
+
     return sorted(n for n in pr_netns.listnetns() if n.startswith(prefix))
 
 
 def create(name: str, mount_ns: str | None = None) -> None:
     """Create a named namespace (like `ip netns add`); see lab_mount_ns for mount_ns."""
+    from pyroute2 import netns as pr_netns
+
     if mount_ns is None:
         pr_netns.create(name)
     else:
@@ -46,6 +48,8 @@ def create(name: str, mount_ns: str | None = None) -> None:
 
 def remove(name: str, prefix: str, mount_ns: str | None = None) -> None:
     """Remove a named namespace of a lab (refused unless it starts with the lab's `prefix`, see guard)."""
+    from pyroute2 import netns as pr_netns
+
     guard.namespace_name(name, prefix)
     if mount_ns is None:
         pr_netns.remove(name)
@@ -155,6 +159,8 @@ def popen_in(name: str, argv: Sequence[str], **kwargs: object) -> subprocess.Pop
 def pids_in(names: Sequence[str]) -> dict[str, list[int]]:
     """Processes whose network namespace is one of `names` (by namespace inode)."""
     wanted = set(names)
+    from pyroute2 import netns as pr_netns
+
     return {ns: pids for ns, pids in pr_netns.ns_pids().items() if ns in wanted}
 
 

@@ -15,15 +15,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyroute2 import IPRoute, netns
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.ifinfmsg import XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE
-
-from edgesim.bpf import cache
+from edgesim import namespaces
+from edgesim.bpf import cache, xdplink
+from edgesim.bpf.xdplink import XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE
 from edgesim.errors import EdgesimError, Problem
 
 if TYPE_CHECKING:
     import bcc
+    from pyroute2 import IPRoute
 
 log = logging.getLogger(__name__)
 _libc = ctypes.CDLL(None)
@@ -249,11 +248,33 @@ def detach_socket_filter(sock: socket.socket) -> None:
             raise
 
 
+def _check_namespace(namespace: str) -> None:
+    """An error unless the namespace exists (never creating one, so a typo leaves nothing behind)."""
+    if not namespaces.exists(namespace):
+        raise EdgesimError(Problem(namespace, "no such network namespace", "is the lab up?"))
+
+
+@contextlib.contextmanager
+def _device(namespace: str, ifname: str) -> Iterator[int]:
+    """The calling thread inside `namespace` for the block, with ifname's index there.
+
+    XDP is set through edgesim.bpf.xdplink, not pyroute2: an XDP agent then never imports pyroute2.
+    """
+    _check_namespace(namespace)
+    with namespaces.inside(namespace):
+        try:
+            index = socket.if_nametoindex(ifname)
+        except OSError:
+            raise EdgesimError(Problem(f"{namespace}/{ifname}", "no such interface")) from None
+        yield index
+
+
 @contextlib.contextmanager
 def _rtnl(namespace: str) -> Iterator[IPRoute]:
-    """An rtnetlink socket in an existing namespace (never creating one, so a typo leaves nothing behind)."""
-    if namespace not in netns.listnetns():
-        raise EdgesimError(Problem(namespace, "no such network namespace", "is the lab up?"))
+    """A pyroute2 rtnetlink socket in an existing namespace, for TC (imported here, when first needed)."""
+    from pyroute2 import IPRoute
+
+    _check_namespace(namespace)
     with IPRoute(netns=namespace, flags=0, ext_ack=True) as ipr:
         yield ipr
 
@@ -266,15 +287,10 @@ def _index(ipr: IPRoute, namespace: str, ifname: str) -> int:
     return found[0]
 
 
-def _netlink_reason(exc: NetlinkError) -> str:
-    """The kernel's extended ack message when there is one, else the errno text."""
-    return str(exc.args[1]) if len(exc.args) > 1 and exc.args[1] else os.strerror(exc.code)
-
-
-def _set_xdp(ipr: IPRoute, index: int, fd: int, flags: int) -> None:
-    """Attach (fd >= 0) or detach (fd == -1) the XDP program of one mode."""
-    # pyroute2's xdp_fd shortcut sends no flags; the nested IFLA_XDP attribute carries both.
-    ipr.link("set", index=index, xdp={"attrs": [("IFLA_XDP_FD", fd), ("IFLA_XDP_FLAGS", flags)]})
+def _netlink_reason(exc: Exception) -> str:
+    """The kernel's extended ack message when there is one, else the errno text (pyroute2's error)."""
+    args = getattr(exc, "args", ())
+    return str(args[1]) if len(args) > 1 and args[1] else os.strerror(getattr(exc, "code", 0))
 
 
 def attach_xdp(namespace: str, ifname: str, fd: int, mode: str = "auto") -> str:
@@ -284,13 +300,12 @@ def attach_xdp(namespace: str, ifname: str, fd: int, mode: str = "auto") -> str:
             Problem("xdp mode", f"unknown mode {mode!r}", f"use one of {', '.join(_MODE_ORDER)}")
         )
     failures = []
-    with _rtnl(namespace) as ipr:
-        index = _index(ipr, namespace, ifname)
+    with _device(namespace, ifname) as index:
         for candidate in _MODE_ORDER[mode]:
             try:
-                _set_xdp(ipr, index, fd, XDP_MODE_FLAGS[candidate])
-            except NetlinkError as exc:
-                failures.append(f"{candidate}: {_netlink_reason(exc)}")
+                xdplink.set_xdp(index, fd, XDP_MODE_FLAGS[candidate])
+            except xdplink.NetlinkError as exc:
+                failures.append(f"{candidate}: {exc.message}")
                 continue
             log.debug("XDP program attached to %s/%s in %s mode", namespace, ifname, candidate)
             return candidate
@@ -305,17 +320,16 @@ def attach_xdp(namespace: str, ifname: str, fd: int, mode: str = "auto") -> str:
 
 def xdp_info(namespace: str, ifname: str) -> dict[str, Any] | None:
     """The attached XDP program of ifname as {"prog_id": int, "mode": str}, or None when there is none."""
-    with _rtnl(namespace) as ipr:
-        (link,) = ipr.link("get", index=_index(ipr, namespace, ifname))
-    xdp = link.get_attr("IFLA_XDP")
-    if xdp is None:
+    with _device(namespace, ifname) as index:
+        state = xdplink.xdp_state(index)
+    if state is None:
         return None
-    attached = xdp.get_attr("IFLA_XDP_ATTACHED")
     # With programs in two modes at once ("multi") the kernel reports only the per-mode ids.
-    prog_id = xdp.get_attr("IFLA_XDP_PROG_ID") or xdp.get_attr("IFLA_XDP_DRV_PROG_ID")
-    if not attached or not prog_id:
+    prog_id = state.prog_id or state.drv_prog_id
+    if not state.attached or not prog_id:
         return None
-    return {"prog_id": prog_id, "mode": _ATTACHED_MODES.get(attached, str(attached))}
+    attached = xdplink.ATTACHED.get(state.attached, str(state.attached))
+    return {"prog_id": prog_id, "mode": _ATTACHED_MODES.get(attached, attached)}
 
 
 def detach_xdp(namespace: str, ifname: str) -> None:
@@ -325,14 +339,13 @@ def detach_xdp(namespace: str, ifname: str) -> None:
         return
     # The kernel detaches per mode, so the flags must name the mode the program was attached in.
     modes = ("native", "generic") if info["mode"] == "multi" else (info["mode"],)
-    with _rtnl(namespace) as ipr:
-        index = _index(ipr, namespace, ifname)
+    with _device(namespace, ifname) as index:
         for mode in modes:
             try:
-                _set_xdp(ipr, index, -1, XDP_MODE_FLAGS.get(mode, 0))
-            except NetlinkError as exc:
+                xdplink.set_xdp(index, -1, XDP_MODE_FLAGS.get(mode, 0))
+            except xdplink.NetlinkError as exc:
                 raise EdgesimError(
-                    Problem(f"{namespace}/{ifname}", f"cannot detach the XDP program: {_netlink_reason(exc)}")
+                    Problem(f"{namespace}/{ifname}", f"cannot detach the XDP program: {exc.message}")
                 ) from exc
 
 
@@ -359,6 +372,8 @@ def _our_filter(index: int, parent: int) -> dict[str, Any]:
 
 def attach_tc(namespace: str, ifname: str, fd: int, direction: str, name: str) -> None:
     """Attach a TC program (cls_bpf, direct action) to ifname's ingress or egress, replacing the one there."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
     parent = _tc_parent(direction)
     with _rtnl(namespace) as ipr:
         index = _index(ipr, namespace, ifname)
@@ -383,6 +398,8 @@ def attach_tc(namespace: str, ifname: str, fd: int, direction: str, name: str) -
 
 def tc_programs(namespace: str, ifname: str, direction: str) -> list[str]:
     """Names of the BPF programs attached to ifname's ingress or egress (empty when there is no clsact)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
     parent = _tc_parent(direction)
     with _rtnl(namespace) as ipr:
         index = _index(ipr, namespace, ifname)
@@ -400,6 +417,8 @@ def tc_programs(namespace: str, ifname: str, direction: str) -> list[str]:
 
 def detach_tc(namespace: str, ifname: str, direction: str) -> None:
     """Remove the program edgesim attached to ifname's ingress or egress; nothing to do when there is none."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
     parent = _tc_parent(direction)
     with _rtnl(namespace) as ipr:
         index = _index(ipr, namespace, ifname)

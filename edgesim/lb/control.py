@@ -121,27 +121,34 @@ def status(lab: str) -> dict[str, Any]:
     return {"state": state, "shares": table.shares(state), "edges": _each_edge(lab, "lb-stats")}
 
 
-def _views(answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Which edges each edge's agent holds unhealthy."""
-    return {edge: a.get("unhealthy") for edge, a in answers.items()}
+def _views(answers: dict[str, dict[str, Any]]) -> str:
+    """Which edges each edge's agent holds unhealthy, and which edges the lab's checker never heard."""
+    views = {edge: a.get("unhealthy") for edge, a in answers.items()}
+    unanswered = sorted({name for a in answers.values() for name in a.get("health_unanswered", [])})
+    return f"{views}; never answered a health check: {unanswered or 'none'}"
 
 
 def wait_converged(lab: str, timeout: float) -> None:
     """Wait until every edge's agent runs the same table generation with no edge marked failing.
 
-    At start the agents come up one by one; until each sees every other edge answer its health check,
-    their tables disagree and a new connection can be handed to an edge that then refuses it.
+    At start the agents come up one by one; until the lab's checker has heard every edge answer and every
+    agent applied the same verdicts, a new connection can be handed to an edge that then refuses it.
     """
 
     def agreed(answers: dict[str, dict[str, Any]]) -> bool:
         generations = {a.get("generation") for a in answers.values()}
-        # "No edge failing" means something only once every agent has checked every edge a few times: at
-        # first nothing is marked failing yet, and a slow start can still mark an edge down just after.
-        checked = all(a.get("health_rounds", 0) >= FAILS_TO_DOWN for a in answers.values())
+        # "No edge failing" means something only once the checker heard every edge and then checked a few
+        # rounds: an edge counts as failing only after it answered once (edgesim.lb.health).
+        checked = all(
+            a.get("health_rounds", 0) >= FAILS_TO_DOWN and not a.get("health_unanswered")
+            for a in answers.values()
+        )
         return checked and len(generations) == 1 and not any(a.get("unhealthy") for a in answers.values())
 
     wait_until(
-        lambda: _each_edge(lab, "lb-stats"),
+        # The summary, not the stats: reading back 131,074 buckets from 64 agents a few times a second
+        # would keep the machine busy enough to delay the health checks it waits for.
+        lambda: _each_edge(lab, "lb-summary"),
         agreed,
         timeout=timeout,
         interval=0.2,

@@ -17,6 +17,8 @@ from functools import lru_cache
 # A prime well above 100 x the largest PoP (Katran's default size): balance and minimal disruption both
 # improve with the table's size relative to the number of edges.
 RING_SIZE = 65537
+# A free slot while the table fills (a slot holds an edge's index, one byte).
+EMPTY = 255
 
 
 def _hash(name: str, salt: bytes) -> int:
@@ -31,19 +33,36 @@ def permutation(name: str, size: int = RING_SIZE) -> tuple[int, int]:
 
 def build(weights: Mapping[str, int], size: int = RING_SIZE) -> list[str]:
     """The table: slot → edge name, for the edges with a weight > 0 (an empty list when there is none)."""
-    return list(_build(tuple(sorted((n, w) for n, w in weights.items() if w > 0)), size))
+    names, table = build_ids(weights, size)
+    return [names[i] for i in table]
+
+
+def build_ids(weights: Mapping[str, int], size: int = RING_SIZE) -> tuple[tuple[str, ...], bytes]:
+    """The table as bytes: (the names with a weight > 0, sorted; slot → index into them, one byte each).
+
+    65,537 bytes instead of a list of 65,537 references (what an agent keeps, and builds its BPF
+    table from without a Python object per slot).
+    """
+    key = key_of(weights)
+    return tuple(n for n, _ in key), _build(key, size)
+
+
+def key_of(weights: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    """What a table depends on: the (name, weight) pairs with a weight > 0, sorted."""
+    return tuple(sorted((n, w) for n, w in weights.items() if w > 0))
 
 
 @lru_cache(maxsize=16)
-def _build(weights: tuple[tuple[str, int], ...], size: int) -> tuple[str, ...]:
+def _build(weights: tuple[tuple[str, int], ...], size: int) -> bytes:
     if not weights:
-        return ()
-    names = [n for n, _ in weights]
-    perms = [permutation(n, size) for n in names]
+        return b""
+    if len(weights) >= EMPTY:
+        raise ValueError(f"at most {EMPTY - 1} edges fit a table of one byte per slot")
+    perms = [permutation(n, size) for n, _ in weights]
     top = max(w for _, w in weights)
-    nxt = [0] * len(names)
-    credit = [0] * len(names)
-    table: list[int] = [-1] * size
+    nxt = [0] * len(weights)
+    credit = [0] * len(weights)
+    table = bytearray([EMPTY]) * size
     filled = 0
     while True:
         for i, (offset, skip) in enumerate(perms):
@@ -54,14 +73,14 @@ def _build(weights: tuple[tuple[str, int], ...], size: int) -> tuple[str, ...]:
                 continue
             credit[i] -= top
             slot = (offset + nxt[i] * skip) % size
-            while table[slot] >= 0:
+            while table[slot] != EMPTY:
                 nxt[i] += 1
                 slot = (offset + nxt[i] * skip) % size
             table[slot] = i
             nxt[i] += 1
             filled += 1
             if filled == size:
-                return tuple(names[j] for j in table)
+                return bytes(table)
 
 
 def shares(table: Sequence[str]) -> dict[str, float]:

@@ -128,6 +128,12 @@ class Agent:
             raise EdgesimError("this edge has no L4 load balancer (the lab has no backplane)")
         return self.balancer.stats()
 
+    def lb_summary(self) -> dict[str, Any]:
+        """The table the LB applied and the lab's health checks, without its counters or live table."""
+        if self.balancer is None:
+            raise EdgesimError("this edge has no L4 load balancer (the lab has no backplane)")
+        return self.balancer.summary()
+
     def metric_sources(self) -> list[Source]:
         """What the agent serves on /metrics: the DoS and LB maps it owns, and the edge's kernel counters."""
         sources = [metrics.source(self.stats), kernel.source(self.netns)]
@@ -157,6 +163,7 @@ def serve(agent: Agent, path: Path) -> socketserver.UnixStreamServer:
         "status": agent.status,
         "lb-reload": agent.lb_reload,
         "lb-stats": agent.lb_stats,
+        "lb-summary": agent.lb_summary,
     }
 
     class Handler(socketserver.StreamRequestHandler):

@@ -6,9 +6,6 @@ import socket
 from collections import Counter
 from pathlib import Path
 
-from pyroute2 import DiagSocket
-from pyroute2.netlink.diag import SS_ALL
-
 from edgesim import namespaces
 
 TCP_STATES = {
@@ -47,6 +44,10 @@ def snmp(netns: str) -> dict[str, int]:
 
 
 def _tcp_sockets(netns: str) -> list:
+    # Imported here: the XDP agent reads only snmp(), and pyroute2 costs a process ~22 MB.
+    from pyroute2 import DiagSocket
+    from pyroute2.netlink.diag import SS_ALL
+
     with namespaces.inside(netns), DiagSocket() as diag:
         diag.bind()
         return list(diag.get_sock_stats(family=socket.AF_INET, states=SS_ALL))

@@ -37,6 +37,7 @@ from edgesim.bpf import loader, testrun
 from edgesim.lb import layout as lb_layout
 from edgesim.lb import maps as lb_maps
 from edgesim.lb.store import LbEdge, LbState
+from edgesim.lb.table import Buckets
 from edgesim.mitigation import layout, maps
 from edgesim.mitigation.rules import RULE_ADAPTER, build_rule_set
 from edgesim.tenants.gre import GreEndpoint, Route
@@ -295,7 +296,9 @@ def targets() -> Iterator[dict[str, Target]]:
     maps.set_control_peers(bpf, [(ip_address(ROUTER), ip_address(EDGE))])
     lb_maps.write_members(bpf, LbState(edges=EDGES, vips=[(VIP, 80), (VIP, 8080)]))
     # Buckets owned by each edge in turn, so that flows stay, move and chain.
-    lb_maps.write_table(bpf, [(i % 3, (i + 1) % 3) for i in range(lb_layout.RING_SIZE)], True, 0, 1)
+    slots = range(lb_layout.RING_SIZE)
+    buckets = Buckets(bytes(i % 3 for i in slots), bytes((i + 1) % 3 for i in slots))
+    lb_maps.write_table(bpf, buckets, True, 0, 1)
     bpf[b"chain"][layout.CHAIN_NEXT] = lb
     slots = [*layout.VERDICT_SLOTS, *lb_layout.COUNTER_SLOTS, *range(layout.FIRST_RULE_SLOT, 32)]
 

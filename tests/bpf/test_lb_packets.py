@@ -18,6 +18,7 @@ from edgesim.bpf import loader, testrun
 from edgesim.lb import layout as lb_layout
 from edgesim.lb import maps as lb_maps
 from edgesim.lb.store import LbEdge, LbState
+from edgesim.lb.table import Buckets
 from edgesim.mitigation import layout, maps
 from edgesim.mitigation.rules import RULE_ADAPTER, build_rule_set
 from tests.conftest import require_root
@@ -42,7 +43,7 @@ class Edge:
 
     def table(self, first: int, second: int, enabled: bool = True) -> None:
         """Every bucket the same: the packets' hashes do not matter for these cases."""
-        lb_maps.write_table(self.bpf, [(first, second)] * lb_layout.RING_SIZE, enabled, SELF, 1)
+        lb_maps.write_table(self.bpf, Buckets.every(first, second), enabled, SELF, 1)
 
     def run(self, fd: int, packet: bytes) -> tuple[testrun.RunResult, dict[int, int]]:
         """Run one packet; return the result and which counters moved."""

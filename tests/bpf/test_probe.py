@@ -77,8 +77,10 @@ def test_one_mode_at_a_time_is_an_error(veth_ns: str) -> None:
     try:
         fd = loader.load_xdp(program, "xdp_pass")
         loader.attach_xdp(veth_ns, "est0", fd, mode="generic")
-        with pytest.raises(EdgesimError, match="cannot attach"):
+        with pytest.raises(EdgesimError, match="cannot attach") as refused:
             loader.attach_xdp(veth_ns, "est0", fd, mode="native")
+        # The kernel's own reason (its extended ack, read by edgesim.bpf.xdplink), not only an errno.
+        assert "native: " in str(refused.value) and "at the same time" in str(refused.value)
     finally:
         program.cleanup()
 

@@ -254,7 +254,7 @@ class _SlowAgent:
         time.sleep(0.3)
         return {"pad": "x" * 200_000}
 
-    reload = stats = lb_reload = lb_stats = status
+    reload = stats = lb_reload = lb_stats = lb_summary = status
 
 
 def test_an_agent_whose_client_left_early_logs_no_traceback(tmp_path: Path, capsys: Any) -> None:

@@ -138,6 +138,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.lb.balancer",
             "edgesim.lb.control",
             "edgesim.lb.health",
+            "edgesim.lb.probe",
+            "edgesim.lb.rings",
             "edgesim.lb.maps",
             "edgesim.lb.store",
             "edgesim.lb.table",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesim.lb import layout, maglev, table
+from edgesim.lb import layout, maglev, rings, table
 from edgesim.lb.store import LbEdge, LbState
 
 CONSTS = (Path(__file__).resolve().parents[2] / "edgesim" / "bpf" / "lb_consts.h").read_text()
@@ -44,7 +44,11 @@ def test_weights_scale_the_shares() -> None:
 def test_the_table_is_deterministic_and_prime_sized() -> None:
     size = maglev.RING_SIZE
     assert all(size % d for d in range(2, int(size**0.5) + 1))
-    assert maglev._build.__wrapped__(tuple(sorted(edges(4).items())), size) == tuple(maglev.build(edges(4)))
+    key = maglev.key_of(edges(4))
+    assert maglev._build.__wrapped__(key, size) == maglev.build_ids(edges(4))[1]
+    assert [maglev.build_ids(edges(4))[0][i] for i in maglev._build.__wrapped__(key, size)] == maglev.build(
+        edges(4)
+    )
 
 
 def state(n: int, drained: list[str]) -> LbState:
@@ -106,3 +110,21 @@ def test_layout_mirrors_the_c_constants() -> None:
     ):
         found = re.search(rf"#define {name} (\d+)", CONSTS)
         assert found and int(found.group(1)) == getattr(layout, name), name
+
+
+def test_a_table_is_packed_as_struct_lb_bucket() -> None:
+    assert table.Buckets(b"\x01\x02", b"\x03\x04").packed() == b"\x01\x03\x02\x04"
+    assert list(table.Buckets(b"\x01\x02", b"\x03\x04")) == [(1, 3), (2, 4)]
+
+
+def test_the_lab_s_agents_build_each_table_once_and_rebuild_a_damaged_file(tmp_path: Path) -> None:
+    weights = edges(4)
+    first, second = rings.SharedRings(tmp_path), rings.SharedRings(tmp_path)
+    assert first.build(weights) == maglev.build_ids(weights)
+    (filed,) = (tmp_path / rings.RINGS_DIR).glob("*.ring")
+    built_at = filed.stat().st_mtime_ns
+    assert second.build(weights) == maglev.build_ids(weights)
+    assert filed.stat().st_mtime_ns == built_at, "the second agent built the table again"
+    filed.write_bytes(b"\x07" * maglev.RING_SIZE)  # names an edge the table does not have
+    assert second.build(weights) == maglev.build_ids(weights)
+    assert first.build({}) == ((), b"")
