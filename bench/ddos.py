@@ -16,7 +16,7 @@
 4. Legitimate HTTP (success rate, p99 latency) with no attack, then under each attack with mitigation on,
    then with mitigation off (no XDP rules).
 5. Service capacity: the edges limited the way a small real server is (SYN backlog 256, no SYN cookies from
-   the kernel, the DNS server's default receive buffer), legitimate HTTP under a SYN flood and legitimate
+   the kernel, the DNS server's receive buffer, 8 MiB), legitimate HTTP under a SYN flood and legitimate
    DNS under UDP query floods, with mitigation (XDP rules, the DNS socket filter) on and off.
 
 Run as root: `.venv/bin/python bench/ddos.py` (about ten minutes; it brings up and removes its own lab,
