@@ -63,12 +63,26 @@ static __always_inline int parse_iphdr(struct cursor *c, struct iphdr **ip)
 }
 
 /*
+ * A 16-bit length field in host order, bounded for the verifier. Kernels before 6.4 or so (Debian 12's 6.1)
+ * do not track the bounds of a byte swap, so `ip + ntohs(len)` reads there as a packet pointer plus an
+ * unbounded scalar and the program is refused ("math between pkt pointer and register with unbounded min
+ * value"). The empty asm hides the swap's range from the compiler, which would otherwise drop the mask.
+ */
+static __always_inline __u32 be16_length(__be16 field)
+{
+	__u32 value = bpf_ntohs(field);
+
+	asm volatile("" : "+r"(value));
+	return value & 0xffff;
+}
+
+/*
  * The IPv4 total length covers the header and ends within the frame. Only for a packet that is linear
  * as a whole (XDP): the linear part of a GSO or GRO skb ends before its payload does.
  */
 static __always_inline int check_ipv4_length(const struct cursor *c, const struct iphdr *ip)
 {
-	__u32 total = bpf_ntohs(ip->tot_len);
+	__u32 total = be16_length(ip->tot_len);
 
 	if (total < ip->ihl * 4 || (void *)ip + total > c->end)
 		return -1;
@@ -78,7 +92,7 @@ static __always_inline int check_ipv4_length(const struct cursor *c, const struc
 /* Where an IPv4 packet ends by its total length (checked first by check_ipv4_length). */
 static __always_inline void *ipv4_end(const struct iphdr *ip)
 {
-	return (void *)ip + bpf_ntohs(ip->tot_len);
+	return (void *)ip + be16_length(ip->tot_len);
 }
 
 static __always_inline int is_fragment(const struct iphdr *ip)
@@ -118,7 +132,7 @@ static __always_inline int parse_udphdr(struct cursor *c, const struct iphdr *ip
 {
 	struct udphdr *hdr = ipv4_payload(c, ip, sizeof(struct udphdr));
 
-	if (!hdr || bpf_ntohs(hdr->len) < sizeof(*hdr) || (void *)hdr + bpf_ntohs(hdr->len) > ipv4_end(ip))
+	if (!hdr || be16_length(hdr->len) < sizeof(*hdr) || (void *)hdr + be16_length(hdr->len) > ipv4_end(ip))
 		return -1;
 	*uh = hdr;
 	c->pos = hdr + 1;
