@@ -204,7 +204,7 @@ def _build(ctx: LabContext, digest: str, topology: str, console: Console) -> Non
         task = progress.add_task("services", total=len(services))
         for node in plan.nodes.values():
             for svc in node.services:
-                wait_listening(backend, node, svc, state.dir, ctx.timeout_s)
+                wait_listening(backend, node, svc, state, ctx.timeout_s)
                 progress.advance(task)
             for hook in hooks:
                 hook.after_services(ctx, node)
@@ -229,7 +229,7 @@ def wait_ready(lab: str) -> None:
     ctx = _context(lab)
     for node in ctx.plan.nodes.values():
         for svc in node.services:
-            wait_listening(ctx.backend, node, svc, ctx.state.dir, ctx.timeout_s)
+            wait_listening(ctx.backend, node, svc, ctx.state, ctx.timeout_s)
     for hook in active_hooks(ctx.plan):
         hook.wait_ready(ctx)
 
@@ -252,7 +252,7 @@ def start_service(lab: str, node: str, service: str, timeout: float = 10.0) -> N
         _wait_for_service(state, key, running=True, timeout=timeout)
     target = runtime.node_plan(lab, node)
     svc = next(s for s in target.services if s.name == service)
-    wait_listening(runtime.backend(lab), target, svc, state.dir, READY_TIMEOUT_S)
+    wait_listening(runtime.backend(lab), target, svc, state, READY_TIMEOUT_S)
 
 
 def _service_key(lab: str, node: str, service: str) -> str:
