@@ -10,26 +10,36 @@ from edgesim.vagrant import box as box_build
 from edgesim.vagrant import engine, image, job, libvirtd, vmjob
 
 
-@task(help={"keep": "leave the guest, the scratch copy and the engine running (to look inside)"})
-@user_errors
-def check(c: Context, keep: bool = False) -> None:
-    """The CI job: a scratch copy of the repo, `vagrant up --provider=docker`, smoke e2e, destroy, no leak."""
-    need_root("vagrant check")
-    report = job.run(console, keep=keep)
-    table = Table(title="vagrant docker-provider job")
+def _print_steps(title: str, report: job.Report) -> None:
+    """A job's steps and their seconds, with the total."""
+    table = Table(title=title)
     table.add_column("step")
     table.add_column("seconds", justify="right")
     for name, seconds in report.seconds.items():
         table.add_row(name, f"{seconds:.0f}")
     table.add_row("[bold]total", f"[bold]{sum(report.seconds.values()):.0f}")
     out.print(table)
+
+
+def _fail_on_leftovers(report: job.Report) -> None:
+    """Exit non-zero, naming them, when the job left anything behind."""
+    if report.leftovers:
+        console.print(f"[red]error:[/] the job left behind: {', '.join(report.leftovers)}")
+        raise Exit(code=1)
+
+
+@task(help={"keep": "leave the guest, the scratch copy and the engine running (to look inside)"})
+@user_errors
+def check(c: Context, keep: bool = False) -> None:
+    """The CI job: a scratch copy of the repo, `vagrant up --provider=docker`, smoke e2e, destroy, no leak."""
+    need_root("vagrant check")
+    report = job.run(console, keep=keep)
+    _print_steps("vagrant docker-provider job", report)
     built = "built" if report.image_built else "cached"
     out.print(
         f"image {report.image} ({built}, {report.image_bytes / 1e6:.0f} MB); smoke: {report.smoke_summary}"
     )
-    if report.leftovers:
-        console.print(f"[red]error:[/] the job left behind: {', '.join(report.leftovers)}")
-        raise Exit(code=1)
+    _fail_on_leftovers(report)
 
 
 @task
@@ -81,13 +91,7 @@ def vm(c: Context, keep: bool = False) -> None:
     """The VM job: the local box under TCG, `bootstrap up`, smoke e2e, kernel GRE, destroy, nothing left."""
     need_root("vagrant vm")
     report = vmjob.run(console, keep=keep)
-    table = Table(title="vagrant libvirt (TCG) job")
-    table.add_column("step")
-    table.add_column("seconds", justify="right")
-    for name, seconds in report.seconds.items():
-        table.add_row(name, f"{seconds:.0f}")
-    table.add_row("[bold]total", f"[bold]{sum(report.seconds.values()):.0f}")
-    out.print(table)
+    _print_steps("vagrant libvirt (TCG) job", report)
     built = "built" if report.box_built else "cached"
     out.print(
         f"box {report.box} ({built}, {report.box_bytes / 1e6:.0f} MB); guest kernel {report.guest_kernel}"
@@ -95,9 +99,7 @@ def vm(c: Context, keep: bool = False) -> None:
     out.print(f"guest boot: {report.guest_boot}")
     out.print(f"kernel headers: {report.headers}; {report.headers_build}")
     out.print(f"smoke: {report.smoke_summary}; kernel GRE: {report.gre_summary}")
-    if report.leftovers:
-        console.print(f"[red]error:[/] the job left behind: {', '.join(report.leftovers)}")
-        raise Exit(code=1)
+    _fail_on_leftovers(report)
 
 
 @task(name="libvirt-stop")

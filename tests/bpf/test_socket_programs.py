@@ -11,7 +11,6 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
-from pyroute2 import IPRoute, netns
 
 from edgesim import namespaces
 from edgesim.bpf import loader, sklookup
@@ -19,7 +18,7 @@ from edgesim.dispatch import maps as dispatch_maps
 from edgesim.dispatch.bindings import Binding, BindingTable
 from edgesim.dns import filtermaps
 from edgesim.dns.section import DnsLimit
-from tests.conftest import require_root
+from tests.bpf.scratch import scratch_netns
 
 PREFIX = IPv4Network("198.51.100.64/26")
 
@@ -27,18 +26,8 @@ PREFIX = IPv4Network("198.51.100.64/26")
 @pytest.fixture
 def scratch() -> Iterator[str]:
     """A namespace with loopback up and PREFIX local on it; removed with everything in it."""
-    require_root()
-    name = f"dnsock{os.getpid()}"
-    netns.create(name)
-    try:
-        with IPRoute(netns=name) as ipr:
-            lo = ipr.link_lookup(ifname="lo")[0]
-            ipr.link("set", index=lo, state="up")
-            ipr.addr("add", index=lo, address=str(PREFIX.network_address), prefixlen=PREFIX.prefixlen)
+    with scratch_netns("dnsock", PREFIX) as name:
         yield name
-    finally:
-        netns.remove(name)
-    assert name not in netns.listnetns()
 
 
 def _drain(sock: socket.socket) -> list[str]:

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyroute2 import IPRoute, netns
 
 from edgesim import namespaces
 from edgesim.proxy.splice import Splicer
 from edgesim.services import pattern
-from tests.conftest import require_root
+from tests.bpf.scratch import scratch_netns
 
 ORIGIN = "127.0.0.1:9000"
 LISTEN = ("127.0.0.1", 8080)
@@ -34,16 +33,8 @@ Stats = Callable[[], dict[str, Any]]
 @pytest.fixture
 def scratch() -> Iterator[str]:
     """A namespace with loopback up; removed with everything in it."""
-    require_root()
-    name = f"splice{os.getpid()}"
-    netns.create(name)
-    try:
-        with IPRoute(netns=name) as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    with scratch_netns("splice") as name:
         yield name
-    finally:
-        netns.remove(name)
-    assert name not in netns.listnetns()
 
 
 def _start(scratch: str, tmp_path: Path, *proxy_args: str) -> tuple[list[subprocess.Popen[bytes]], Stats]:
