@@ -43,8 +43,8 @@ TOOLS = {
     "iptables": "iptables",
     "rsync": "rsync",
 }
-# Under TCG everything in the guest is ~10x slower: its labs get ten minutes to come up.
-GUEST_READY_TIMEOUT_S = "600"
+# Under TCG everything in the guest is ~10x slower (a bcc compile takes minutes): twenty minutes a service.
+GUEST_READY_TIMEOUT_S = "1200"
 GUEST_GRE_TEST = "tests/vm/guest_kernel_gre.py"
 # ansible's task line, then its result for the guest ("changed: [default]", "skipping: [default]").
 _TASK = re.compile(r"TASK \[(?:[^\]]* : )?(?P<name>[^\]]*)\]")
