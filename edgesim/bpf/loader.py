@@ -121,21 +121,6 @@ def translation_unit(source: Path) -> str:
     return "\n".join(expand(source.resolve())) + "\n"
 
 
-@contextlib.contextmanager
-def low_priority(niceness: int = 15) -> Iterator[None]:
-    """Run the block (a compile) at a low CPU priority, then go back to the normal one.
-
-    Services that compile a program while `up` waits for others compiling theirs (the XDP agents come
-    first in every edge's plan) use it, so that on a busy host what `up` waits for first gets the CPU first.
-    """
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, niceness)
-    try:
-        yield
-    finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)  # root may raise its priority again
-
-
 def compile_program(
     source: Path, cflags: Sequence[str] = (), params: Mapping[str, int | str] | None = None
 ) -> Any:

@@ -40,8 +40,7 @@ class Dispatcher:
         self.table_file = table_file
         self.services_file = services_file
         self.lock = threading.Lock()
-        with loader.low_priority():
-            self.bpf = loader.compile_program(PROGRAM)
+        self.bpf = loader.compile_program(PROGRAM)
         self.prog_fd = sklookup.load(self.bpf, ENTRY)
         self.sockets_fd = loader.map_fd(self.bpf, "sockets")
         self.table = BindingTable()

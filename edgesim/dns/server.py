@@ -80,8 +80,7 @@ class DnsServer:
         self.serves = {socket.inet_aton(address) for address in serves}
         self.limit_file = limit_file
         self.default = default
-        with loader.low_priority():
-            self.bpf = loader.compile_program(PROGRAM)
+        self.bpf = loader.compile_program(PROGRAM)
         self.prog_fd = loader.load_socket_filter(self.bpf, ENTRY)
         self.limit = read_limit(limit_file, default)
         filtermaps.set_limit(self.bpf, self.limit)

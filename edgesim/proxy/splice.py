@@ -139,8 +139,7 @@ class Splicer:
     def __init__(self, budget: int = DEFAULT_BUDGET) -> None:
         self.budget = budget
         try:
-            with loader.low_priority():
-                self.bpf: Any = loader.compile_program(PROGRAM)
+            self.bpf: Any = loader.compile_program(PROGRAM)
             self.prog_fd = self.bpf.load_func(ENTRY.encode(), BPF_PROG_TYPE_SK_SKB).fd
             self.sockets_fd = loader.map_fd(self.bpf, "splice_sockets")
             syscall.prog_attach(self.sockets_fd, self.prog_fd, BPF_SK_SKB_STREAM_VERDICT)
