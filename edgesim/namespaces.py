@@ -205,6 +205,7 @@ def _alive(pid: int) -> bool:
         pass
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
+    except (OSError, IndexError):
+        # The process left between waitpid and the read: /proc answers ENOENT or, mid-exit, ESRCH.
         return False
     return state != "Z"

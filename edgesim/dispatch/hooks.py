@@ -27,8 +27,9 @@ class DispatchHooks(FeatureHooks):
         if dispatch is None or node.name not in dispatch.sockets:
             return
         path = ctx.state.dir / dispatch.sockets[node.name]
-        control.request(path, "reload")
-        labels = control.request(path, "stats")["labels"]
+        # The agent may still be busy loading (a slow guest): give it the lab's ready time, not 5 s.
+        control.request(path, "reload", timeout=ctx.timeout_s)
+        labels = control.request(path, "stats", timeout=ctx.timeout_s)["labels"]
         missing = [
             Problem(f"nodes.{node.name}", f"label {r.label}: {labels[r.label]['problem']}")
             for r in dispatch.table.registrations

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
+from edgesim import namespaces
 from edgesim.errors import EdgesimError, Problem
 from edgesim.files import atomic_write_json
 from edgesim.vagrant.steps import capture
@@ -92,19 +93,6 @@ def _ensure_bridge() -> None:
         ipr.link("set", index=index, state="up")
 
 
-def _alive(pid: int) -> bool:
-    """Whether pid runs: reaped first when it is our child (started here), and a zombie counts as gone."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # started by another process (`edgesim vagrant prepare`): not ours to reap
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def _remove_bridge() -> None:
     with IPRoute() as ipr:
         for index in ipr.link_lookup(ifname=BRIDGE):
@@ -151,10 +139,10 @@ def stop() -> None:
     """Stop the engine and remove its bridge; its data (the image cache) stays."""
     try:
         pid = _pid()
-        if pid is not None and _alive(pid):
+        if pid is not None and namespaces.process_alive(pid):
             os.kill(pid, signal.SIGTERM)
             wait_until(
-                lambda: not _alive(pid),
+                lambda: not namespaces.process_alive(pid),
                 timeout=60,
                 interval=0.3,
                 failure=lambda _: Problem("dockerd", f"pid {pid} did not exit within 60 s of SIGTERM"),
@@ -181,7 +169,7 @@ def engine_leftovers() -> list[str]:
     """The engine itself when it should be gone: its process or its bridge."""
     found = []
     pid = _pid()
-    if pid is not None and _alive(pid):
+    if pid is not None and namespaces.process_alive(pid):
         found.append(f"dockerd process {pid} ({SOCKET})")
     with IPRoute() as ipr:
         if ipr.link_lookup(ifname=BRIDGE):
