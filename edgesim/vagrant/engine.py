@@ -165,6 +165,14 @@ def leftovers(job_only: bool = False) -> list[str]:
     return found
 
 
+def remove_job_containers() -> list[str]:
+    """Remove the containers a crashed CI job left (by the job's label only); return their names."""
+    names = _lines(docker("ps", "-a", "--filter", f"label={JOB_LABEL}", "--format", "{{.Names}}"))
+    for name in names:
+        _lines(docker("rm", "-f", "-v", name))
+    return names
+
+
 def engine_leftovers() -> list[str]:
     """The engine itself when it should be gone: its process or its bridge."""
     found = []

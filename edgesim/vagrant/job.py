@@ -8,7 +8,6 @@ Steps, each timed: the tools (roles/vagrant), the engine, the guest image (cache
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from rich.console import Console
 
 from edgesim import hostsetup
 from edgesim.errors import EdgesimError, Problem
-from edgesim.vagrant import engine, image
+from edgesim.vagrant import engine, image, scratch
 from edgesim.vagrant.steps import run_logged
 
 REPO = image.REPO
@@ -118,38 +117,38 @@ def run(console: Console, keep: bool = False) -> Report:
     LOG.parent.mkdir(parents=True, exist_ok=True)
     LOG.write_text("")
     started_engine = False
-    scratch = Path(tempfile.mkdtemp(prefix="edgesim-vagrant-", dir="/var/tmp"))
-    tree = scratch / "edgesim"
-    try:
-        with report.step(console, "engine"):
-            started_engine = engine.start()
-            console.print(
-                f"engine at {engine.DOCKER_HOST} ({'started' if started_engine else 'already running'})"
-            )
-        with report.step(console, "image"):
-            report.image, build_seconds = image.ensure(console, image.recipe(), LOG)
-            report.image_built = build_seconds > 0
-            report.image_bytes = engine.image_size(report.image)
-            for tag in engine.remove_other_images(image.IMAGE, keep=report.image):
-                console.print(f"removed the image of an older recipe, {tag}")
-        with report.step(console, "copy"):
-            scratch_copy(scratch)
-            console.print(f"working tree copied to {tree}")
-        env = vagrant_env(tree, report.image)
+    with scratch.scratch_dir("vagrant", engine.STATE, console, keep) as scratch_root:
+        tree = scratch_root / "edgesim"
         try:
-            _up_and_smoke(console, report, tree, env)
-        finally:
+            with report.step(console, "engine"):
+                started_engine = engine.start()
+                console.print(
+                    f"engine at {engine.DOCKER_HOST} ({'started' if started_engine else 'already running'})"
+                )
+                for name in engine.remove_job_containers():
+                    console.print(f"removed container {name}, left by a job that did not finish")
+            with report.step(console, "image"):
+                report.image, build_seconds = image.ensure(console, image.recipe(), LOG)
+                report.image_built = build_seconds > 0
+                report.image_bytes = engine.image_size(report.image)
+                for tag in engine.remove_other_images(image.IMAGE, keep=report.image):
+                    console.print(f"removed the image of an older recipe, {tag}")
+            with report.step(console, "copy"):
+                scratch_copy(scratch_root)
+                console.print(f"working tree copied to {tree}")
+            env = vagrant_env(tree, report.image)
+            try:
+                _up_and_smoke(console, report, tree, env)
+            finally:
+                if not keep:
+                    with report.step(console, "destroy"):
+                        run_logged(
+                            console, "vagrant destroy", ["vagrant", "destroy", "-f"], LOG, cwd=tree, env=env
+                        )
             if not keep:
-                with report.step(console, "destroy"):
-                    run_logged(
-                        console, "vagrant destroy", ["vagrant", "destroy", "-f"], LOG, cwd=tree, env=env
-                    )
-        if not keep:
-            report.leftovers = engine.leftovers()
-    finally:
-        if not keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-            if started_engine:
+                report.leftovers = engine.leftovers()
+        finally:
+            if not keep and started_engine:
                 engine.stop()
                 report.leftovers += engine.engine_leftovers()
     return report

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from rich.console import Console
 
 from edgesim import hostsetup
 from edgesim.errors import EdgesimError, Problem
-from edgesim.vagrant import box, engine, libvirtd
+from edgesim.vagrant import box, engine, libvirtd, scratch
 from edgesim.vagrant.job import GUEST_LAB, SMOKE, Report, scratch_copy
 from edgesim.vagrant.steps import capture, run_logged
 
@@ -123,50 +122,50 @@ def run(console: Console, keep: bool = False) -> VmReport:
     LOG.write_text("")
     started_daemons = False
     tables_before = libvirtd.nft_tables()
-    scratch = Path(tempfile.mkdtemp(prefix="edgesim-vm-", dir="/var/tmp"))
-    tree = scratch / "edgesim"
-    try:
-        with report.step(console, "libvirtd"):
-            started_daemons = libvirtd.start()
-            console.print(
-                f"libvirtd at {libvirtd.URI} ({'started' if started_daemons else 'already running'})"
-            )
-            before = libvirtd.leftovers(DOMAIN_PREFIX)
-            if before:
-                raise EdgesimError(
-                    Problem(
-                        "libvirt",
-                        f"already holds {', '.join(before)}",
-                        "vagrant destroy -f where it was made",
-                    )
-                )
-        with report.step(console, "box"):
-            built = box.ensure(console, box.recipe(), LOG, box_env())
-            report.box, report.box_bytes, report.box_built = built.name, built.bytes, built.build_seconds > 0
-        with report.step(console, "copy"):
-            scratch_copy(scratch)
-            libvirtd.ensure_pool()
-        env = vagrant_env(tree, report.box)
+    with scratch.scratch_dir("vm", engine.STATE, console, keep) as scratch_root:
+        tree = scratch_root / "edgesim"
         try:
-            _inside(console, report, tree, env)
+            with report.step(console, "libvirtd"):
+                started_daemons = libvirtd.start()
+                console.print(
+                    f"libvirtd at {libvirtd.URI} ({'started' if started_daemons else 'already running'})"
+                )
+                before = libvirtd.leftovers(DOMAIN_PREFIX)
+                if before:
+                    raise EdgesimError(
+                        Problem(
+                            "libvirt",
+                            f"already holds {', '.join(before)}",
+                            "vagrant destroy -f where it was made",
+                        )
+                    )
+            with report.step(console, "box"):
+                built = box.ensure(console, box.recipe(), LOG, box_env())
+                report.box, report.box_bytes = built.name, built.bytes
+                report.box_built = built.build_seconds > 0
+            with report.step(console, "copy"):
+                scratch_copy(scratch_root)
+                libvirtd.ensure_pool()
+            env = vagrant_env(tree, report.box)
+            try:
+                _inside(console, report, tree, env)
+            finally:
+                if not keep:
+                    with report.step(console, "destroy"):
+                        run_logged(
+                            console, "vagrant destroy", ["vagrant", "destroy", "-f"], LOG, cwd=tree, env=env
+                        )
         finally:
             if not keep:
-                with report.step(console, "destroy"):
-                    run_logged(
-                        console, "vagrant destroy", ["vagrant", "destroy", "-f"], LOG, cwd=tree, env=env
-                    )
-    finally:
-        if not keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-            libvirtd.remove_pool()
-            if libvirtd.running():
-                report.leftovers += libvirtd.leftovers(DOMAIN_PREFIX)
-            if started_daemons:
-                libvirtd.stop()
-                report.leftovers += libvirtd.daemon_leftovers()
-                libvirtd.remove_firewall(tables_before)
-                report.leftovers += libvirtd.firewall_leftovers(tables_before)
-            report.leftovers += libvirtd.process_leftovers(DOMAIN_PREFIX)
+                libvirtd.remove_pool()
+                if libvirtd.running():
+                    report.leftovers += libvirtd.leftovers(DOMAIN_PREFIX)
+                if started_daemons:
+                    libvirtd.stop()
+                    report.leftovers += libvirtd.daemon_leftovers()
+                    libvirtd.remove_firewall(tables_before)
+                    report.leftovers += libvirtd.firewall_leftovers(tables_before)
+                report.leftovers += libvirtd.process_leftovers(DOMAIN_PREFIX)
     return report
 
 
