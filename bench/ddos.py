@@ -35,9 +35,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse
 import resource
-import signal
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -59,10 +57,8 @@ from edgesim.dns.section import DnsLimit
 from edgesim.mitigation import control, maps, store
 from edgesim.mitigation.rules import RULE_ADAPTER, DropSrc, RuleSet, build_rule_set
 from edgesim.plan import LabPlan, NodePlan
-from edgesim.traffic import attacks, dns_probe
+from edgesim.traffic import attacks, dns_probe, streams
 from edgesim.traffic.http_probe import ProbeReport, probe_from_node
-from edgesim.traffic.http_stream import StreamReport
-from edgesim.traffic.http_stream import parse as parse_stream
 
 console = Console(width=150)
 
@@ -571,17 +567,9 @@ def forget_peers(plan: LabPlan) -> None:
 
 def http_stream(plan: LabPlan, seconds: float) -> Legit:
     """New HTTP connections from client1 at HTTP_RATE for `seconds` (each given HTTP_TIMEOUT_S)."""
-    argv = [sys.executable, "-m", "edgesim.traffic.http_stream", "--target", f"{plan.vips[0]}:80"]
-    argv += ["--rate", str(HTTP_RATE), "--timeout", str(HTTP_TIMEOUT_S)]
-    proc = namespaces.popen_in(
-        plan.nodes["client1"].netns, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = streams.start(plan.nodes["client1"].netns, f"{plan.vips[0]}:80", HTTP_RATE, HTTP_TIMEOUT_S)
     time.sleep(seconds)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=HTTP_TIMEOUT_S + 30)
-    if proc.returncode:
-        raise RuntimeError(f"http_stream failed: {err[-400:]}")
-    report: StreamReport = parse_stream(out)
+    report = streams.finish(proc)
     ok = sorted(r.latency_ms for r in report.requests if r.error is None)
     total = len(report.requests)
     return Legit(total, len(ok) / total if total else 1.0, _p99(ok))

@@ -47,6 +47,9 @@ class StreamReport:
 
 
 ECHO_LINE = b"edgesim stream\n"
+# Written to stderr once the first request is on its way: who started the stream waits for it, not a timer
+# (starting Python and asyncio took over a second on a loaded machine).
+STARTED_LINE = "stream started"
 
 
 async def _request(host: str, port: int, timeout: float, protocol: str = "http") -> Request:
@@ -83,6 +86,9 @@ async def _stream(host: str, port: int, interval: float, timeout: float, protoco
     next_at = time.monotonic()
     while not stop.is_set():
         tasks.append(asyncio.create_task(_request(host, port, timeout, protocol)))
+        if len(tasks) == 1:
+            await asyncio.sleep(0)  # let the first request start before saying so
+            print(STARTED_LINE, file=sys.stderr, flush=True)
         # A fixed schedule, not a fixed pause: a slow request must not thin the stream out.
         next_at += interval
         try:

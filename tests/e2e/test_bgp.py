@@ -33,7 +33,8 @@ from edgesim.routing import announcements, kernel
 from edgesim.routing import control as routing
 from edgesim.routing.status import bgp_status
 from edgesim.state import LabState
-from edgesim.traffic.http_stream import Request, StreamReport, parse
+from edgesim.traffic import streams
+from edgesim.traffic.http_stream import Request, StreamReport
 from tests.e2e.conftest import E2E_LAB
 
 # The acceptance bound: a dead, silent or drained edge leaves the router's ECMP route within 1 s.
@@ -113,25 +114,13 @@ def in_flight(request: Request, change: Change) -> bool:
 def request_stream(
     lab: LabPlan, target: str | None = None, rate: int = RATE, protocol: str = "http"
 ) -> Iterator[list[StreamReport]]:
-    """A steady stream of new connections from client1 (to the VIP unless `target` says host:port); the
-    report is filled in at the end."""
-    argv = [sys.executable, "-m", "edgesim.traffic.http_stream", "--target", target or f"{lab.vips[0]}:80"]
-    proc = namespaces.popen_in(
-        lab.nodes["client1"].netns,
-        [*argv, "--rate", str(rate), "--protocol", protocol],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    result: list[StreamReport] = []
-    try:
+    """A steady stream of new connections from client1 (to the VIP unless `target` says host:port), running
+    for BASELINE_S when the block starts; the report is filled in at the end."""
+    with streams.running(
+        lab.nodes["client1"].netns, target or f"{lab.vips[0]}:80", rate, protocol=protocol
+    ) as result:
         time.sleep(BASELINE_S)
         yield result
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    result.append(parse(out))
 
 
 @contextmanager

@@ -7,7 +7,6 @@ eBPF GRE to the customer site routers and back through any edge; captures decode
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
 import sys
 import time
@@ -25,8 +24,8 @@ from edgesim.plan import LabPlan
 from edgesim.plan.naming import tenant_netns
 from edgesim.services.ftp_files import data_bytes
 from edgesim.tenants import admin, nft
+from edgesim.traffic import streams
 from edgesim.traffic.http_probe import probe_from_node
-from edgesim.traffic.http_stream import parse as parse_stream
 from tests.e2e.conftest import E2E_LAB
 from tests.e2e.tools import (
     capture,
@@ -433,12 +432,8 @@ def test_an_edge_failure_costs_at_most_1_s_of_errors(lab: LabPlan) -> None:
     """An edge dies (links down) under a stream of new connections to acme: the router stops using it
     (BFD and BGP withdraw it; with static routing it is taken out of the ECMP routes), the stateless
     tenant path lets the other edges carry on, including connections that were going through it."""
-    argv = [sys.executable, "-m", "edgesim.traffic.http_stream", "--target", f"{ACME_WWW}:80"]
-    argv += ["--rate", "50", "--timeout", "1.0"]
     before = firewall_counters(E2E_LAB)
-    proc = namespaces.popen_in(
-        lab.nodes["client1"].netns, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = streams.start(lab.nodes["client1"].netns, f"{ACME_WWW}:80", rate=50, timeout=1.0)
     try:
         time.sleep(2.0)
         carried = delta(firewall_counters(E2E_LAB), before, "acme", "syn")["edge2"]
@@ -446,11 +441,10 @@ def test_an_edge_failure_costs_at_most_1_s_of_errors(lab: LabPlan) -> None:
         fail_edge(lab, "edge2")
         time.sleep(4.0)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, errors_text = proc.communicate(timeout=30)
-        restore_edge(lab, "edge2")
-    assert proc.returncode == 0, errors_text
-    report = parse_stream(output)
+        try:
+            report = streams.finish(proc)
+        finally:
+            restore_edge(lab, "edge2")
     failed = report.failed()
     assert len(report.requests) > 200
     assert carried > 0, "edge2 carried none of the stream before it failed: the test would prove nothing"
