@@ -137,14 +137,8 @@ def run(console: Console, keep: bool = False) -> Report:
                 scratch_copy(scratch_root)
                 console.print(f"working tree copied to {tree}")
             env = vagrant_env(tree, report.image)
-            try:
+            with destroyed_after(console, report, tree, env, LOG, keep):
                 _up_and_smoke(console, report, tree, env)
-            finally:
-                if not keep:
-                    with report.step(console, "destroy"):
-                        run_logged(
-                            console, "vagrant destroy", ["vagrant", "destroy", "-f"], LOG, cwd=tree, env=env
-                        )
             if not keep:
                 report.leftovers = engine.leftovers()
         finally:
@@ -152,6 +146,19 @@ def run(console: Console, keep: bool = False) -> Report:
                 engine.stop()
                 report.leftovers += engine.engine_leftovers()
     return report
+
+
+@contextmanager
+def destroyed_after(
+    console: Console, report: Report, tree: Path, env: dict[str, str], log: Path, keep: bool
+) -> Iterator[None]:
+    """The block, then `vagrant destroy -f` in the tree (timed as the step "destroy"), failed or not."""
+    try:
+        yield
+    finally:
+        if not keep:
+            with report.step(console, "destroy"):
+                run_logged(console, "vagrant destroy", ["vagrant", "destroy", "-f"], log, cwd=tree, env=env)
 
 
 def _up_and_smoke(console: Console, report: Report, tree: Path, env: dict[str, str]) -> None:

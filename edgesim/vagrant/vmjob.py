@@ -20,7 +20,7 @@ from rich.console import Console
 from edgesim import hostsetup
 from edgesim.errors import EdgesimError, Problem
 from edgesim.vagrant import box, engine, libvirtd, scratch
-from edgesim.vagrant.job import GUEST_LAB, SMOKE, Report, scratch_copy
+from edgesim.vagrant.job import GUEST_LAB, SMOKE, Report, destroyed_after, scratch_copy
 from edgesim.vagrant.steps import capture, run_logged
 
 REPO = box.image.REPO
@@ -147,14 +147,8 @@ def run(console: Console, keep: bool = False) -> VmReport:
                 scratch_copy(scratch_root)
                 libvirtd.ensure_pool()
             env = vagrant_env(tree, report.box)
-            try:
+            with destroyed_after(console, report, tree, env, LOG, keep):
                 _inside(console, report, tree, env)
-            finally:
-                if not keep:
-                    with report.step(console, "destroy"):
-                        run_logged(
-                            console, "vagrant destroy", ["vagrant", "destroy", "-f"], LOG, cwd=tree, env=env
-                        )
         finally:
             if not keep:
                 libvirtd.remove_pool()
