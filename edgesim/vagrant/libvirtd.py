@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
-from edgesim import guard
+from edgesim import guard, namespaces
 from edgesim.errors import EdgesimError, Problem
 from edgesim.vagrant import engine
 from edgesim.vagrant.steps import capture
@@ -153,19 +153,15 @@ def _daemons_up() -> bool:
     return running()
 
 
-def _alive(pid: int) -> bool:
-    return engine._alive(pid)
-
-
 def stop() -> None:
     """Stop libvirtd, then virtlogd (libvirtd may still write a guest's log through it)."""
     for daemon in reversed(DAEMONS):
         pid = _pid(daemon)
-        if pid is None or not _alive(pid):
+        if pid is None or not namespaces.process_alive(pid):
             continue
         os.kill(pid, signal.SIGTERM)
         wait_until(
-            lambda pid=pid: not _alive(pid),
+            lambda pid=pid: not namespaces.process_alive(pid),
             timeout=60,
             interval=0.3,
             failure=lambda _, daemon=daemon, pid=pid: Problem(daemon, f"pid {pid} did not exit within 60 s"),
@@ -175,7 +171,8 @@ def stop() -> None:
 
 def daemon_leftovers() -> list[str]:
     """The daemons this module started, when they should be gone."""
-    return [f"{d} process {pid}" for d in DAEMONS if (pid := _pid(d)) is not None and _alive(pid)]
+    alive = [(d, pid) for d in DAEMONS if (pid := _pid(d)) is not None and namespaces.process_alive(pid)]
+    return [f"{daemon} process {pid}" for daemon, pid in alive]
 
 
 def ensure_pool() -> None:
