@@ -107,6 +107,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "edgesim.vagrant.image",
             "edgesim.vagrant.box",  # the libvirt box, from the image's rootfs
             "edgesim.vagrant.libvirtd",  # libvirt's daemons started by hand, what they hold
+            "edgesim.vagrant.scratch",  # the jobs' scratch trees, and what a crashed job left
         ],
     ),
     (
