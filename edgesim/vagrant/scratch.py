@@ -33,7 +33,7 @@ def _prefix(kind: Kind) -> str:
 def stale_trees(kind: Kind) -> list[Path]:
     """Scratch trees of this kind: directories (never symlinks) named edgesim-KIND-* right under /var/tmp."""
     found = SCRATCH_ROOT.glob(_prefix(kind) + "*")
-    return sorted(p for p in found if p.is_dir() and not p.is_symlink() and p.parent == SCRATCH_ROOT)
+    return sorted(p for p in found if p.is_dir() and not p.is_symlink())
 
 
 @contextmanager

@@ -136,7 +136,9 @@ def run(console: Console, keep: bool = False) -> VmReport:
                         Problem(
                             "libvirt",
                             f"already holds {', '.join(before)}",
-                            "vagrant destroy -f where it was made",
+                            # A crashed job's scratch tree (its Vagrant state) is gone by now: virsh.
+                            f"virsh -c {libvirtd.URI} destroy NAME; virsh -c {libvirtd.URI} undefine NAME"
+                            " --remove-all-storage (or `vagrant destroy -f` where a kept job made it)",
                         )
                     )
             with report.step(console, "box"):
