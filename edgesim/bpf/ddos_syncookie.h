@@ -111,10 +111,7 @@ static __always_inline int answer_syn(struct xdp_md *ctx)
 		.proto = IPPROTO_TCP,
 		.len = bpf_htons(SYNACK_TCP_LEN),
 	};
-	__s64 sum = bpf_csum_diff(0, 0, (void *)&ph, sizeof(ph), 0);
-
-	sum = bpf_csum_diff(0, 0, (void *)th, SYNACK_TCP_LEN, sum);
-	th->check = fold_csum(sum);
+	th->check = fold_csum(sum_words(&ph, sizeof(ph) / 2) + sum_words(th, SYNACK_TCP_LEN / 2));
 
 	int shrink = (int)(ETH_IP_LEN + SYNACK_TCP_LEN) - (int)(data_end - data);
 
