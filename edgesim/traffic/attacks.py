@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
+from pathlib import Path
 
 from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, TCP, UDP
@@ -36,6 +37,8 @@ ATTACKER = "attacker"
 # A flood never runs longer than this, nor sends more than this, whatever is asked.
 MAX_SECONDS = 120
 MAX_PACKETS = 50_000_000
+# How often a flood is resumed after trafgen gave up on a full transmit ring (see _ring_was_full).
+MAX_RELAUNCHES = 20
 
 
 @dataclass(frozen=True)
@@ -298,22 +301,48 @@ def _send(
     config = lab_dir(plan.lab) / f"attack-{kind}-{node.name}.cfg"
     config.write_text(config_text)
     count = min(MAX_PACKETS, int(pps * seconds) if pps else MAX_PACKETS)
-    argv = [
-        "trafgen",
-        "--dev",
-        ifname,
-        "--conf",
-        str(config),
-        "--num",
-        str(count),
-        "--no-sock-mem",
-        "--no-cpu-stats",
-    ]
-    if pps:
-        argv += ["--rate", f"{pps}pps"]
     backend = runtime.backend(plan.lab)
     before = _tx_packets(backend, node, ifname)
     started = time.time()
+    try:
+        for _ in range(MAX_RELAUNCHES + 1):
+            left_s = seconds - (time.time() - started)
+            left = count - (_tx_packets(backend, node, ifname) - before)
+            if left_s <= 0 or left <= 0 or (stop is not None and stop.is_set()):
+                break
+            returncode, error = _run_trafgen(backend, node, _argv(ifname, config, left, pps), left_s, stop)
+            if returncode in (0, -signal.SIGINT, -signal.SIGKILL, 130):
+                break
+            if not _ring_was_full(returncode, error):
+                raise EdgesimError(Problem("trafgen", f"failed with {returncode}: {error[-300:]}"))
+        else:
+            raise EdgesimError(
+                Problem("trafgen", f"its transmit ring stayed full through {MAX_RELAUNCHES} relaunches")
+            )
+    finally:
+        config.unlink(missing_ok=True)
+    ended = time.time()
+    sent = _tx_packets(backend, node, ifname) - before
+    return AttackReport(kind, sent, ended - started, started, ended)
+
+
+def _argv(ifname: str, config: Path, count: int, pps: int) -> list[str]:
+    argv = ["trafgen", "--dev", ifname, "--conf", str(config), "--num", str(count)]
+    argv += ["--no-sock-mem", "--no-cpu-stats"]
+    return argv + (["--rate", f"{pps}pps"] if pps else [])
+
+
+def _ring_was_full(returncode: int, error: str) -> bool:
+    # trafgen's fast path flushes its ring with MSG_DONTWAIT and gives up on EAGAIN, which the kernel
+    # answers when the socket's send buffer is full of frames a slower receiver has not taken yet (seen on
+    # Debian's 6.1 under QEMU's emulation, where the router's veth NAPI lags). The flood is then resumed.
+    return returncode == 1 and "Flushing TX_RING failed: Resource temporarily unavailable" in error
+
+
+def _run_trafgen(
+    backend: Backend, node: NodePlan, argv: list[str], seconds: float, stop: threading.Event | None
+) -> tuple[int, str]:
+    """One trafgen run, stopped with SIGINT (as trafgen expects) after `seconds` or once `stop` is set."""
     errors = tempfile.TemporaryFile()
     # Its own process group: trafgen forks a sender per CPU, and all of them must stop together.
     process = backend.popen(node, argv, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
@@ -323,23 +352,21 @@ def _send(
             timeout=seconds,
             interval=0.05,
         )
-        if process.poll() is None:  # stopped, or out of time before the count
-            raise subprocess.TimeoutExpired(argv, seconds)
-    except subprocess.TimeoutExpired:
-        # Time is up before the count: stop it the way trafgen expects (it exits cleanly on SIGINT).
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
     finally:
-        config.unlink(missing_ok=True)
-    ended = time.time()
+        # Out of time, stopped, or the parent exited first: every sender of the group stops now.
+        _stop_group(process)
     with errors:
         errors.seek(0)
-        error = errors.read().decode(errors="replace").strip()
-    if process.returncode not in (0, -signal.SIGINT, -signal.SIGKILL, 130):
-        raise EdgesimError(Problem("trafgen", f"failed with {process.returncode}: {error[-300:]}"))
-    sent = _tx_packets(backend, node, ifname) - before
-    return AttackReport(kind, sent, ended - started, started, ended)
+        return process.returncode, errors.read().decode(errors="replace").strip()
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
