@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edgesim.dispatch.section import Dispatch
 from edgesim.dns.section import Dns
@@ -135,6 +135,26 @@ class Link(Strict):
     endpoints: tuple[NodeName, NodeName] = Field(description="The two nodes the link joins.")
 
 
+class BgpTimers(Strict):
+    """BFD and BGP timers of every session between the router and the edges.
+
+    The defaults detect a dead edge in 300 ms. On a slow machine (a VM under QEMU's software emulation
+    runs this lab at a twentieth of the speed) a busy BIRD misses that deadline and the sessions flap:
+    give such a machine longer ones.
+    """
+
+    bfd_interval_ms: int = Field(100, ge=10, le=10000, description="BFD transmit and receive interval.")
+    bfd_multiplier: int = Field(3, ge=1, le=255, description="BFD packets missed before a neighbour is down.")
+    hold_s: int = Field(3, ge=3, le=65535, description="BGP hold time (the fallback when BFD itself fails).")
+    keepalive_s: int = Field(1, ge=1, le=21845, description="BGP keepalive interval, at most hold_s / 3.")
+
+    @model_validator(mode="after")
+    def _keepalive_fits_hold(self) -> BgpTimers:
+        if self.keepalive_s * 3 > self.hold_s:
+            raise ValueError(f"keepalive_s {self.keepalive_s} is more than a third of hold_s {self.hold_s}")
+        return self
+
+
 class Topology(Strict):
     """A whole lab: its name, address pools, VIPs, nodes and links."""
 
@@ -144,6 +164,11 @@ class Topology(Strict):
         "bgp",
         description="bgp: the edges announce their prefixes to the router over BGP with BFD (BIRD); "
         "static: the router gets fixed ECMP routes (hosts without BIRD).",
+    )
+    bgp_timers: BgpTimers = Field(
+        default_factory=BgpTimers,
+        description="routing bgp: BFD and BGP timers of the router's sessions with the edges (longer ones "
+        "for slow machines).",
     )
     pools: Pools = Field(default_factory=Pools)
     vips: list[Vip] = Field(min_length=1, description="Anycast VIPs served by every edge.")

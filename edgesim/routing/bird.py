@@ -93,7 +93,7 @@ def _session_options(bgp: BgpPlan) -> str:
   # GTSM (RFC 5082): sent with TTL 255 and only TTL 255 accepted. The edges' XDP DoS program lets the
   # lab's control traffic past every user rule by this mark, which nothing the router forwards carries.
   ttl security on;
-  # Fallback when BFD itself fails: the smallest hold time BGP allows.
+  # Fallback when BFD itself fails (bgp_timers.hold_s; 3 s, the default, is the smallest BGP allows).
   hold time {bgp.hold_s};
   keepalive time {bgp.keepalive_s};
   connect delay time {CONNECT_DELAY_S};

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 from edgesim.errors import EdgesimError, Problem
-from edgesim.model import ANYCAST_POOLS, Topology
+from edgesim.model import ANYCAST_POOLS, BgpTimers, Topology
 from edgesim.plan.addressing import host_address
 from edgesim.plan.builder import NodeDraft, PlanBuilder
 from edgesim.plan.naming import bird_files
@@ -18,9 +18,6 @@ from edgesim.plan.records import BgpPeer, BgpPlan, InterfacePlan, NextHop, Route
 # BGP between the router and the edges (private AS numbers): the edges of a PoP share one AS.
 ROUTER_ASN = 64512
 EDGE_ASN = 64513
-# BFD: a dead or silent neighbour is detected after multiplier x interval = 300 ms; BGP's hold time
-# (the RFC 4271 minimum, 3 s) is the fallback when BFD itself is broken.
-TIMERS = {"bfd_interval_ms": 100, "bfd_multiplier": 3, "hold_s": 3, "keepalive_s": 1}
 
 
 def plan_nodes(b: PlanBuilder) -> None:
@@ -28,13 +25,17 @@ def plan_nodes(b: PlanBuilder) -> None:
     if b.topology.routing != "bgp":
         return
     owned = owned_pools(b.topology)
+    timers = b.topology.bgp_timers
     router = b.nodes[b.router]
     _add_bird(
-        router, _bgp_plan(router.name, ROUTER_ASN, _edge_links(b), EDGE_ASN, owned, announcements=False)
+        router,
+        _bgp_plan(router.name, ROUTER_ASN, _edge_links(b), EDGE_ASN, owned, timers, announcements=False),
     )
     for edge in b.with_role("edge"):
         uplinks = [i for i in edge.interfaces if i.peer_node == b.router]
-        _add_bird(edge, _bgp_plan(edge.name, EDGE_ASN, uplinks, ROUTER_ASN, owned, announcements=True))
+        _add_bird(
+            edge, _bgp_plan(edge.name, EDGE_ASN, uplinks, ROUTER_ASN, owned, timers, announcements=True)
+        )
 
 
 def plan_routes(b: PlanBuilder) -> None:
@@ -79,7 +80,13 @@ def _anycast_routes(edges: list[InterfacePlan], anycast_of: dict[str, list[str]]
 
 
 def _bgp_plan(
-    node: str, asn: int, links: list[InterfacePlan], peer_asn: int, owned: list[str], announcements: bool
+    node: str,
+    asn: int,
+    links: list[InterfacePlan],
+    peer_asn: int,
+    owned: list[str],
+    timers: BgpTimers,
+    announcements: bool,
 ) -> BgpPlan:
     """A BIRD instance with one eBGP session (and BFD) over each of `links`."""
     peers = [
@@ -93,7 +100,7 @@ def _bgp_plan(
         router_id=peers[0].local,
         peers=peers,
         owned=owned,
-        **TIMERS,
+        **timers.model_dump(),
         config=f"{files}.conf",
         socket=f"{files}.ctl",
         pidfile=f"{files}.pid",

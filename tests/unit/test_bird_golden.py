@@ -11,7 +11,7 @@ import pytest
 
 from edgesim.errors import EdgesimError
 from edgesim.load import load_topology
-from edgesim.model import Topology
+from edgesim.model import BgpTimers, Topology
 from edgesim.plan import LabPlan, build_plan
 from edgesim.routing.bird import render_announcements, render_config
 
@@ -97,3 +97,16 @@ def test_plan_refuses_an_edge_prefix_the_pop_does_not_own_even_past_load() -> No
         "nodes.edge1: would announce 100.64.0.0/24, which is not a prefix this PoP owns "
         "(hint: announce only inside 198.51.100.0/24, 192.0.2.0/24, 203.0.113.0/24)"
     ]
+
+
+def test_bgp_timers_from_the_topology_reach_every_bird(tmp_path: Path) -> None:
+    topology = load_topology(PLANS / "small" / "input.yml").model_copy(
+        update={"bgp_timers": BgpTimers(bfd_interval_ms=500, bfd_multiplier=6, hold_s=15, keepalive_s=5)}
+    )
+    files = rendered(build_plan(topology))
+    configs = {name: text for name, text in files.items() if not name.endswith(".announce.conf")}
+    assert len(configs) >= 2
+    for name, text in configs.items():
+        assert "min rx interval 500 ms;" in text and "multiplier 6;" in text, name
+        assert "hold time 15;" in text and "keepalive time 5;" in text, name
+        assert "is down after 3000 ms" in text, name
