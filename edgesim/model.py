@@ -139,7 +139,7 @@ class BgpTimers(Strict):
     """BFD and BGP timers of every session between the router and the edges.
 
     The defaults detect a dead edge in 300 ms. On a slow machine (a VM under QEMU's software emulation
-    runs this lab at a twentieth of the speed) a busy BIRD misses that deadline and the sessions flap:
+    runs this lab many times slower) a busy BIRD misses that deadline and the sessions flap:
     give such a machine longer ones.
     """
 

@@ -36,10 +36,8 @@ COPY_IGNORE = (".venv", ".git", ".vagrant", "__pycache__", ".pytest_cache", ".ru
 LOG = engine.STATE / "job.log"
 # The smoke e2e inside the guest: HTTP through the ECMP'd VIP from a client node, one flood whose drops XDP
 # counts, one tenant request through GRE. The existing e2e tests, against the guest's own session lab.
-SMOKE = (
-    "test_client2_reaches_the_vip or test_http_and_ftp_reach_acme_through_the_whole_path"
-    " or (test_attack_is_stopped_in_xdp_while_clients_are_served and udp-flood)"
-)
+TRAFFIC_SMOKE = "test_client2_reaches_the_vip or test_http_and_ftp_reach_acme_through_the_whole_path"
+SMOKE = f"{TRAFFIC_SMOKE} or (test_attack_is_stopped_in_xdp_while_clients_are_served and udp-flood)"
 GUEST_LAB = "pop"  # topology/default.yml's lab, which the `lab` provisioner brings up
 # Seconds the guest's labs give their services to come up. The first `up` in a fresh guest, right after
 # the venv's install, was seen to need more than the default 60 s on a loaded 2-core host (edge agents

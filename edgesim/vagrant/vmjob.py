@@ -21,7 +21,7 @@ from rich.console import Console
 from edgesim import hostsetup
 from edgesim.errors import EdgesimError, Problem
 from edgesim.vagrant import box, engine, libvirtd, scratch
-from edgesim.vagrant.job import GUEST_LAB, Report, destroyed_after, scratch_copy
+from edgesim.vagrant.job import GUEST_LAB, TRAFFIC_SMOKE, Report, destroyed_after, scratch_copy
 from edgesim.vagrant.steps import capture, run_logged
 
 REPO = box.image.REPO
@@ -49,10 +49,7 @@ GUEST_GRE_TEST = "tests/vm/guest_kernel_gre.py"
 # The docker job's smoke, but its flood at the guest's scale (tests/e2e/guest_flood.py says why): by path,
 # in the e2e directory, so that the suite's session lab and fixtures serve it.
 GUEST_SMOKE_FILES = ["tests/e2e/test_lab_traffic.py", "tests/e2e/test_tenants.py", "tests/e2e/guest_flood.py"]
-GUEST_SMOKE = (
-    "test_client2_reaches_the_vip or test_http_and_ftp_reach_acme_through_the_whole_path"
-    " or test_a_udp_flood_is_stopped_in_xdp_while_client1_is_served"
-)
+GUEST_SMOKE = f"{TRAFFIC_SMOKE} or test_a_udp_flood_is_stopped_in_xdp_while_client1_is_served"
 # The guest's BIRD is as slow as the rest: under the lab's load it missed BFD's default 300 ms and every
 # session flapped about once a minute (routes withdrawn, connections refused). Its labs get 3 s of BFD.
 GUEST_BGP_TIMERS = "bgp_timers: {bfd_interval_ms: 500, bfd_multiplier: 6, hold_s: 15, keepalive_s: 5}"
