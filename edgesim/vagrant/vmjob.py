@@ -49,7 +49,7 @@ GUEST_GRE_TEST = "tests/vm/guest_kernel_gre.py"
 # The docker job's smoke, but its flood at the guest's scale (tests/e2e/guest_flood.py says why): by path,
 # in the e2e directory, so that the suite's session lab and fixtures serve it.
 GUEST_SMOKE_FILES = ["tests/e2e/test_lab_traffic.py", "tests/e2e/test_tenants.py", "tests/e2e/guest_flood.py"]
-GUEST_SMOKE = f"{TRAFFIC_SMOKE} or test_a_udp_flood_is_stopped_in_xdp_while_client1_is_served"
+GUEST_SMOKE = f"{TRAFFIC_SMOKE} or test_a_udp_flood_is_rate_limited_in_xdp_while_client1_is_served"
 # The guest's BIRD is as slow as the rest: under the lab's load it missed BFD's default 300 ms and every
 # session flapped about once a minute (routes withdrawn, connections refused). Its labs get 3 s of BFD.
 GUEST_BGP_TIMERS = "bgp_timers: {bfd_interval_ms: 500, bfd_multiplier: 6, hold_s: 15, keepalive_s: 5}"
