@@ -82,3 +82,4 @@ def test_a_udp_flood_is_rate_limited_in_xdp_while_client1_is_served(lab: LabPlan
     assert blocked >= MIN_PACKETS, counts
     assert through <= allowed, counts
     assert [f.error for f in load.fetches if f.error] == [], load.summary()
+    print(counts)  # the figures, in the VM job's log (-rA shows a passing test's output)
