@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
 from pyroute2 import IPRoute
 from rich.console import Console
 
 from edgesim import lab as lab_api
+from edgesim.mitigation import control, store
 from edgesim.plan import LabPlan
 from tests.conftest import E2E_LAB, leftovers, require_root
 
@@ -63,3 +65,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(
         key=lambda item: FLOOD_MODULES.index(item.path.name) + 1 if item.path.name in FLOOD_MODULES else 0
     )
+
+
+@pytest.fixture
+def rules_restored(lab: LabPlan) -> Iterator[None]:
+    """Whatever a test adds to or removes from the lab's rule set is undone when it ends."""
+    original = store.read(store.rules_path(E2E_LAB))
+    yield
+    store.write(store.rules_path(E2E_LAB), original)
+    control.reload_all(E2E_LAB)

@@ -8,14 +8,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from edgesim import namespaces
 from edgesim.lab import REPO_ROOT
-from edgesim.mitigation import control, store
+from edgesim.mitigation import control
 from edgesim.mitigation.rules import RULE_ADAPTER
 from edgesim.plan import LabPlan
 from edgesim.probes import stackstats
@@ -114,15 +113,6 @@ class Background(threading.Thread):
             raise self.error
         assert self.report is not None
         return self.report
-
-
-@pytest.fixture
-def rules_restored(lab: LabPlan) -> Iterator[None]:
-    """Whatever a test removes from the rule set is back when it ends."""
-    original = store.read(store.rules_path(E2E_LAB))
-    yield
-    store.write(store.rules_path(E2E_LAB), original)
-    control.reload_all(E2E_LAB)
 
 
 def client2_answers(lab: LabPlan) -> bool:

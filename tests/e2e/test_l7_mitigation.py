@@ -8,13 +8,10 @@ import resource
 import socket
 import struct
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from edgesim import namespaces
 from edgesim.dns import control as dns_control
-from edgesim.mitigation import control, store
+from edgesim.mitigation import control
 from edgesim.mitigation.rules import RULE_ADAPTER
 from edgesim.plan import LabPlan
 from edgesim.probes import stackstats
@@ -27,15 +24,6 @@ LIMIT = 20  # concurrent connections per source, per edge
 MIN_SUCCESS = 0.999
 QUERIES = 40  # of each kind
 BLOCK_S = 3
-
-
-@pytest.fixture
-def rules_restored(lab: LabPlan) -> Iterator[None]:
-    """Whatever a test adds to the rule set is gone when it ends."""
-    original = store.read(store.rules_path(E2E_LAB))
-    yield
-    store.write(store.rules_path(E2E_LAB), original)
-    control.reload_all(E2E_LAB)
 
 
 def add(**fields: object) -> None:
